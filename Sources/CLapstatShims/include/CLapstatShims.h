@@ -1,0 +1,22 @@
+// Small C wrappers for what Swift cannot call directly: variadic C functions.
+// Every name is prefixed lapstat_ so it cannot clash with the libraries' own.
+#ifndef CLAPSTAT_SHIMS_H
+#define CLAPSTAT_SHIMS_H
+
+#include <stdint.h>
+#include <microhttpd.h>
+
+/// Starts a libmicrohttpd daemon bound to `host:port` (IPv4 dotted quad) with a pool of
+/// `threads` polling threads. MHD_start_daemon is variadic, hence this wrapper.
+/// Returns NULL on failure (address in use, bad address).
+struct MHD_Daemon *lapstat_mhd_start(const char *host, uint16_t port, unsigned int threads,
+                                     MHD_AccessHandlerCallback handler, void *handler_cls);
+
+/// The port a daemon actually listens on (useful when started on port 0).
+uint16_t lapstat_mhd_port(struct MHD_Daemon *daemon);
+
+/// Names the calling thread (shown by top -H, perf, gdb). pthread_setname_np needs
+/// _GNU_SOURCE, which Swift's Glibc module does not define.
+void lapstat_set_thread_name(const char *name);
+
+#endif

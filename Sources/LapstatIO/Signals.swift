@@ -1,0 +1,77 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLapstatShims
+import Synchronization
+
+/// Turns SIGINT and SIGTERM into a flag that role loops poll, and an optional callback.
+///
+/// The signals are blocked in every thread (call `install` before starting any) and taken
+/// by one dedicated thread with `sigwait`, so no Swift code runs in signal context.
+public final class ShutdownSignal: Sendable {
+    private let requested = Atomic<Bool>(false)
+    private let callbacks = Mutex<[@Sendable () -> Void]>([])
+
+    public init() {}
+
+    public var isRequested: Bool { requested.load(ordering: .acquiring) }
+
+    /// Asks for shutdown as a signal would (tests, supervisors, fatal errors).
+    public func request() {
+        guard !requested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        for callback in callbacks.withLock({ $0 }) { callback() }
+    }
+
+    /// Runs `body` once when shutdown is requested (on the signal thread).
+    public func onRequest(_ body: @escaping @Sendable () -> Void) {
+        callbacks.withLock { $0.append(body) }
+        if isRequested { body() }
+    }
+
+    /// Blocks SIGINT/SIGTERM/SIGPIPE process-wide and starts the thread that waits for the first two.
+    public func install() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        // A peer closing a socket must be an error return, never a process kill.
+        signal(SIGPIPE, SIG_IGN)
+        let waitSet = set
+        Thread.start(name: "signals") { [self] in
+            var s = waitSet
+            while true {
+                var sig: Int32 = 0
+                guard sigwait(&s, &sig) == 0 else { continue }
+                Log.info("received signal \(sig), shutting down")
+                request()
+            }
+        }
+    }
+}
+
+/// Dedicated OS threads for the blocking loops (ZeroMQ sockets, UDP receive, file tailing).
+public enum Thread {
+    private final class Box {
+        let body: () -> Void
+        init(_ body: @escaping () -> Void) { self.body = body }
+    }
+
+    @discardableResult
+    public static func start(name: String, _ body: @escaping @Sendable () -> Void) -> pthread_t {
+        let box = Unmanaged.passRetained(Box {
+            lapstat_set_thread_name(name)
+            body()
+        }).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { arg in
+            let box = Unmanaged<Box>.fromOpaque(arg!).takeRetainedValue()
+            box.body()
+            return nil
+        }, box)
+        precondition(rc == 0, "pthread_create failed: \(rc)")
+        return thread
+    }
+
+    public static func join(_ thread: pthread_t) { pthread_join(thread, nil) }
+}

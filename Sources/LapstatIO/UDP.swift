@@ -1,0 +1,119 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `host:port` as given on the command line. IPv4 only for now; `localhost` means 127.0.0.1.
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    public init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
+        let host = String(text[..<colon])
+        self.host = host == "localhost" || host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+
+    public var description: String { "\(host):\(port)" }
+    /// As a ZeroMQ TCP endpoint.
+    public var zmqEndpoint: String { "tcp://\(host):\(port)" }
+
+    func sockaddr() -> sockaddr_in? {
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = port.bigEndian
+        guard inet_pton(AF_INET, host, &addr.sin_addr) == 1 else { return nil }
+        return addr
+    }
+}
+
+public struct SocketError: Error, CustomStringConvertible {
+    public var operation: String
+    public var errno: Int32
+    public var description: String { "cannot \(operation): \(String(cString: strerror(errno)))" }
+}
+
+/// A bound UDP socket for the StatsD input. Receives with a short timeout so the owning
+/// thread can notice shutdown; one thread owns it.
+public final class UDPReceiver {
+    private let fd: Int32
+    public let address: HostPort
+
+    /// - Parameter receiveBuffer: requested SO_RCVBUF; as root SO_RCVBUFFORCE lifts the
+    ///   sysctl cap, because a deep kernel buffer is what absorbs bursts without loss.
+    public init(bind address: HostPort, receiveBuffer: Int32 = 8 << 20, timeoutMilliseconds: Int = 100) throws(SocketError) {
+        guard var addr = address.sockaddr() else { throw SocketError(operation: "parse address \(address)", errno: EINVAL) }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(operation: "create UDP socket", errno: errno) }
+        var size = receiveBuffer
+        if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError(operation: "bind UDP \(address)", errno: e)
+        }
+        var bound = sockaddr_in()
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        self.fd = fd
+        self.address = HostPort(host: address.host, port: UInt16(bigEndian: bound.sin_port))
+    }
+
+    deinit { close(fd) }
+
+    /// Receives one datagram into `buffer`; returns its length, or nil on timeout.
+    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int? {
+        while true {
+            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
+            if n >= 0 { return n }
+            switch errno {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return nil
+            default: throw SocketError(operation: "receive UDP on \(address)", errno: errno)
+            }
+        }
+    }
+}
+
+/// A connected UDP socket for sending StatsD lines (the load generator, tests, benchmarks).
+public final class UDPSender {
+    private let fd: Int32
+
+    public init(to address: HostPort) throws(SocketError) {
+        guard var addr = address.sockaddr() else { throw SocketError(operation: "parse address \(address)", errno: EINVAL) }
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw SocketError(operation: "create UDP socket", errno: errno) }
+        let rc = withUnsafePointer(to: &addr) {
+            $0.withMemoryRebound(to: Glibc.sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError(operation: "connect UDP \(address)", errno: e)
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// Fire and forget, as an app's StatsD client does: returns false if the kernel refused
+    /// (no listener yields ECONNREFUSED on a later send; a full buffer yields EAGAIN).
+    @discardableResult
+    public func send(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) } == bytes.count
+    }
+}
