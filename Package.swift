@@ -6,7 +6,7 @@
 //   pure core        LapstatCore     samples, line parser, histogram, batch frame; no sockets, no files
 //   storage          LapstatStorage  LZ4 columnar block files: builder, writer, reader, data-dir names
 //   I/O wrappers     LapstatIO       ZeroMQ sockets, UDP, HTTP server, signals, logging
-//   roles            LapstatShim, LapstatFanIn, LapstatWriter, LapstatQuery, LapstatUp
+//   roles            LapstatShim, LapstatFanIn, LapstatWriter, LapstatQuery, LapstatUp (supervisor), LapstatLoad (synthetic apps)
 //   executables      lapstat (one binary, a subcommand per role), lapstat-bench (micro-benchmarks)
 import PackageDescription
 
@@ -31,11 +31,12 @@ let package = Package(
         .target(name: "LapstatFanIn", dependencies: ["LapstatIO"]),
         .target(name: "LapstatWriter", dependencies: ["LapstatCore", "LapstatStorage", "LapstatIO"]),
         .target(name: "LapstatQuery", dependencies: ["LapstatCore", "LapstatStorage", "LapstatIO"]),
-        .target(name: "LapstatUp", dependencies: ["LapstatCore", "LapstatIO"], resources: []),
+        .target(name: "LapstatUp", dependencies: ["LapstatIO"]),
+        .target(name: "LapstatLoad", dependencies: ["LapstatCore", "LapstatIO"]),
 
         .executableTarget(
             name: "lapstat",
-            dependencies: ["LapstatCore", "LapstatIO", "LapstatShim", "LapstatFanIn", "LapstatWriter", "LapstatQuery", "LapstatUp"]
+            dependencies: ["LapstatCore", "LapstatIO", "LapstatShim", "LapstatFanIn", "LapstatWriter", "LapstatQuery", "LapstatUp", "LapstatLoad"]
         ),
         .executableTarget(name: "LapstatBench", dependencies: ["LapstatCore", "LapstatStorage"]),
 

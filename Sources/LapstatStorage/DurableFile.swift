@@ -85,6 +85,9 @@ public enum DurableFile {
         return out
     }
 
+    /// Removes a file, ignoring one that is already gone.
+    public static func remove(_ path: String) { unlink(path) }
+
     /// Names in a directory (no "." or ".."); empty when it does not exist.
     public static func list(_ directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }

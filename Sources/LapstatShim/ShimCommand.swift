@@ -1,0 +1,145 @@
+import LapstatCore
+import LapstatIO
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `lapstat shim`: one per host, beside the apps.
+public enum ShimCommand: RoleCommand {
+    public static let name = "shim"
+    public static let abstract = "receive samples from apps (StatsD UDP, tailed log files) and push batches to the fan-in tier"
+    public static let usage = """
+    USAGE: lapstat shim [options]
+
+    OPTIONS:
+      --statsd HOST:PORT     UDP address for StatsD/DogStatsD datagrams (default 127.0.0.1:8125; "off" to disable)
+      --fanin ENDPOINT       ZeroMQ endpoint of a fan-in frontend (repeatable; default tcp://127.0.0.1:5570)
+      --tail PATH            follow a log file of `<request>:<value>` lines (repeatable)
+      --app NAME             app for lines without an app: tag; applies to the --tail before it,
+                             or to UDP input when given before any --tail (default "unknown",
+                             for a tailed file its name without extension)
+      --host NAME            host name stamped on every batch (default: this machine's)
+      --batch-size N         samples per frame at most (default 4096)
+      --batch-delay-ms N     longest a sample waits for its frame to fill (default 5)
+      --max-pending N        samples held in memory when the fan-in tier is slow; beyond it
+                             the newest are dropped and counted (default 1000000)
+      --stats-interval-s N   log counters every N seconds (default 10; 0 disables)
+    """
+
+    struct Configuration {
+        var statsd: HostPort?
+        var fanins: [String]
+        var tails: [(path: String, app: String)]
+        var udpApp: String
+        var host: String
+        var batchSize: Int
+        var batchDelay: Int
+        var maxPending: Int
+        var statsInterval: Int
+    }
+
+    static func parse(_ raw: [String]) throws -> Configuration {
+        let args = try Arguments(raw, valued: ["--statsd", "--fanin", "--tail", "--app", "--host", "--batch-size",
+                                               "--batch-delay-ms", "--max-pending", "--stats-interval-s"])
+        // Pair each --app with the --tail right before it; an --app before any --tail is the UDP default.
+        var tails: [(String, String)] = []
+        var udpApp = "unknown"
+        for option in args.options where option.name == "--tail" || option.name == "--app" {
+            if option.name == "--tail" {
+                let path = option.value!
+                let base = path.split(separator: "/").last.map(String.init) ?? path
+                tails.append((path, base.split(separator: ".").first.map(String.init) ?? base))
+            } else if tails.isEmpty {
+                udpApp = option.value!
+            } else {
+                tails[tails.count - 1].1 = option.value!
+            }
+        }
+        let statsdText = args.string("--statsd", default: "127.0.0.1:8125")
+        var statsd: HostPort? = nil
+        if statsdText != "off" {
+            statsd = try args.hostPort("--statsd", default: "127.0.0.1:8125")
+        }
+        let fanins = args.values(of: "--fanin").compactMap(\.value)
+        return Configuration(
+            statsd: statsd,
+            fanins: fanins.isEmpty ? ["tcp://127.0.0.1:5570"] : fanins,
+            tails: tails, udpApp: udpApp,
+            host: args.string("--host") ?? hostName(),
+            batchSize: max(1, try args.int("--batch-size", default: 4096)),
+            batchDelay: max(1, try args.int("--batch-delay-ms", default: 5)),
+            maxPending: max(1, try args.int("--max-pending", default: 1_000_000)),
+            statsInterval: try args.int("--stats-interval-s", default: 10))
+    }
+
+    public static func main(_ args: [String]) -> Int32 {
+        runParsed(args, parse: parse, run: run)
+    }
+
+    static func run(_ config: Configuration) throws {
+        Log.setRole("shim")
+        let shutdown = ShutdownSignal()
+        shutdown.install()
+        let queue = SampleQueue(capacity: config.maxPending)
+        let context = ZMQContext()
+        var shimID: UInt64 = 0
+        while shimID == 0 { shimID = UInt64.random(in: 1...UInt64.max) }
+        let sender = try FrameSender(
+            context: context,
+            settings: .init(fanins: config.fanins, batchSize: config.batchSize, batchDelayMilliseconds: config.batchDelay,
+                            host: config.host, shimID: shimID),
+            queue: queue)
+
+        var inputs: [pthread_t] = []
+        if let address = config.statsd {
+            let input = try StatsDInput(bind: address, defaultApp: config.udpApp, queue: queue)
+            Log.info("listening for StatsD datagrams on udp://\(input.address)")
+            inputs.append(Thread.start(name: "statsd") { input.run(until: shutdown) })
+        }
+        for (path, app) in config.tails {
+            let tailer = FileTailer(path: path, app: app, queue: queue)
+            Log.info("tailing \(path) as app \(app)")
+            inputs.append(Thread.start(name: "tail") { tailer.run(until: shutdown) })
+        }
+        if config.statsInterval > 0 {
+            let interval = config.statsInterval
+            Thread.start(name: "stats") {
+                var waited = 0
+                while !shutdown.isRequested {
+                    Clock.sleep(milliseconds: 200)
+                    waited += 200
+                    if waited >= interval * 1000 {
+                        waited = 0
+                        logCounters(queue)
+                    }
+                }
+            }
+        }
+        Log.info("shim \(String(shimID, radix: 16)) on host \(config.host) pushing to \(config.fanins.joined(separator: ", "))")
+        // The sender stops only after every input has stopped, so what the inputs queued
+        // last still goes out.
+        let inputsStopped = ShutdownSignal()
+        let senderThread = Thread.start(name: "sender") { sender.run(until: inputsStopped) }
+        for t in inputs { Thread.join(t) }
+        while !shutdown.isRequested { Clock.sleep(milliseconds: 100) }
+        inputsStopped.request()
+        Thread.join(senderThread)
+        logCounters(queue)
+    }
+
+    static func logCounters(_ queue: SampleQueue) {
+        let (apps, errors) = queue.snapshot
+        let perApp = apps.keys.sorted().map { app -> String in
+            let c = apps[app]!
+            return "\(app) received=\(c.received) sent=\(c.sent) dropped=\(c.dropped)"
+        }
+        let reasons = LineError.allCases.filter { errors[$0] > 0 }.map { "\($0.reason)=\(errors[$0])" }
+        Log.info("counters: \(perApp.joined(separator: "; "))\(reasons.isEmpty ? "" : "; rejected lines: " + reasons.joined(separator: " "))")
+    }
+
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,44 @@
+import LapstatCore
+import LapstatIO
+
+/// The StatsD/DogStatsD UDP input: a dedicated thread drains the socket as fast as the
+/// kernel delivers, parses each datagram and hands samples to the queue. Parsing happens
+/// here, not in the app: the app's only cost is its sendto().
+final class StatsDInput: @unchecked Sendable {
+    // The receiver is used only by the input thread after init.
+    private let receiver: UDPReceiver
+    private let parser: LineParser
+    private let queue: SampleQueue
+
+    var address: HostPort { receiver.address }
+
+    init(bind address: HostPort, defaultApp: String, queue: SampleQueue) throws {
+        receiver = try UDPReceiver(bind: address)
+        parser = LineParser(defaultApp: defaultApp)
+        self.queue = queue
+    }
+
+    func run(until shutdown: ShutdownSignal) {
+        // 64 KiB holds the largest UDP payload; StatsD clients stay under the MTU anyway.
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
+        defer { buffer.deallocate() }
+        var samples: [Sample] = []
+        samples.reserveCapacity(256)
+        while !shutdown.isRequested {
+            let n: Int?
+            do {
+                n = try receiver.receive(into: buffer)
+            } catch {
+                Log.error("\(error)")
+                Clock.sleep(milliseconds: 100)
+                continue
+            }
+            guard let n else { continue }
+            var errors = LineErrorCounts()
+            parser.parseLines(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), receivedAtMillis: Clock.nowMillis(),
+                              into: &samples, errors: &errors)
+            queue.push(samples, errors: errors)
+            samples.removeAll(keepingCapacity: true)
+        }
+    }
+}
