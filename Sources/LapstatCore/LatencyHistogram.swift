@@ -1,0 +1,421 @@
+/// A mergeable log-bucket latency histogram: the OpenTelemetry exponential-histogram bucket
+/// scheme at scale 6, which is also what Prometheus native histograms use at that resolution,
+/// so buckets can be exported to either without re-bucketing.
+///
+/// Buckets: base = 2^(1/64). Bucket `i` holds the values `v` with `base^i < v <= base^(i+1)`
+/// (upper-inclusive, as in OTel), so an exact power of two 2^e lands in bucket `64e - 1`.
+/// Values are `UInt64` microseconds: 1 µs is in bucket -1 and `UInt64.max` in bucket 4095,
+/// so every valid index is in -1...4095. The value 0 is kept apart in `zeroCount`.
+///
+/// ## Encoding (cited by docs/format.md)
+///
+/// All integers are LEB128 varints as written by `ByteWriter`; no header, no length prefix
+/// (the enclosing format frames it):
+///
+/// | field        | type          | meaning                                                        |
+/// |--------------|---------------|----------------------------------------------------------------|
+/// | totalCount   | varint        | weighted count of every recorded value, zeros included         |
+/// | zeroCount    | varint        | weighted count of the value 0                                  |
+/// | minMicros    | varint        | exact smallest recorded value; 0 when totalCount is 0          |
+/// | maxMicros    | varint        | exact largest recorded value; 0 when totalCount is 0           |
+/// | offset       | signed varint | (zig-zag) index of the first bucket; 0 when n is 0             |
+/// | n            | varint        | number of dense buckets that follow, at most 4097              |
+/// | counts[0..n) | n × varint    | count of bucket `offset + j`; zeros allowed inside, not at either end |
+///
+/// A decoder rejects (with `ByteReaderError.valueOutOfRange`) anything a recorder could not have
+/// produced: bucket counts plus zeroCount different from totalCount, an index outside -1...4095,
+/// a zero count at either end, a non-zero bucket that holds no whole microsecond, min > max, or
+/// min/max whose buckets are not the first/last non-empty ones. An empty histogram therefore
+/// encodes as exactly six zero bytes.
+public struct LatencyHistogram: Sendable, Equatable {
+    /// OTel scale: 2^scale sub-buckets per power of two. The index code below is written for
+    /// 64 sub-buckets (a shift by 6, a 64-entry boundary table), so this is documentation,
+    /// not a knob.
+    public static let scale: Int = 6
+
+    /// Lowest and highest index a `UInt64` value >= 1 can map to (1 and `UInt64.max`).
+    public static let minIndex: Int32 = -1
+    public static let maxIndex: Int32 = 4095
+
+    /// The worst relative error of a bucket's harmonic midpoint against any value in it:
+    /// (base - 1) / (base + 1) ≈ 0.5415 %.
+    public static let maxRelativeError: Double = {
+        let base = powerOfTwoFraction[1]
+        return (base - 1) / (base + 1)
+    }()
+
+    public private(set) var totalCount: UInt64 = 0
+    public private(set) var zeroCount: UInt64 = 0
+    public private(set) var minMicros: UInt64 = .max
+    public private(set) var maxMicros: UInt64 = 0
+
+    /// Dense counts from the lowest to the highest non-empty bucket, as OTel's positive
+    /// buckets. Both ends are always non-zero and `offset` is 0 when `counts` is empty, so the
+    /// synthesized `==` compares contents rather than allocation history.
+    private var offset: Int32 = 0
+    private var counts: [UInt64] = []
+
+    public init() {}
+
+    public var isEmpty: Bool { totalCount == 0 }
+
+    // MARK: Recording and merging
+
+    /// Adds `weight` observations of `micros`. A weight of 0 records nothing. Counts never
+    /// wrap: weight that would push `totalCount` past `UInt64.max` is dropped, which keeps the
+    /// histogram self-consistent instead of trapping on absurd sample rates.
+    public mutating func record(micros: UInt64, weight: UInt64 = 1) {
+        let w = min(weight, UInt64.max - totalCount)
+        guard w > 0 else { return }
+        totalCount += w
+        if micros < minMicros { minMicros = micros }
+        if micros > maxMicros { maxMicros = micros }
+        if micros == 0 {
+            zeroCount += w
+        } else {
+            add(index: Self.bucketIndex(micros: micros), weight: w)
+        }
+    }
+
+    /// Adds every observation of `other`. Exact: the result is identical (`==`) to having
+    /// recorded both inputs into one histogram, in any order. Only if the combined weight
+    /// exceeds `UInt64.max` is the excess dropped, from the largest values down.
+    public mutating func merge(_ other: LatencyHistogram) {
+        guard !other.isEmpty else { return }
+        guard !isEmpty else {
+            self = other
+            return
+        }
+        guard other.totalCount <= UInt64.max - totalCount else {
+            mergeSaturating(other)
+            return
+        }
+        totalCount += other.totalCount
+        zeroCount += other.zeroCount
+        minMicros = min(minMicros, other.minMicros)
+        maxMicros = max(maxMicros, other.maxMicros)
+        guard !other.counts.isEmpty else { return }
+        guard !counts.isEmpty else {
+            offset = other.offset
+            counts = other.counts
+            return
+        }
+        cover(min(offset, other.offset), max(lastIndex, other.lastIndex))
+        let shift = Int(other.offset - offset)
+        for (j, c) in other.counts.enumerated() where c > 0 {
+            counts[shift + j] += c
+        }
+    }
+
+    /// The overflow path of `merge`: takes `other`'s weight in ascending value order until the
+    /// total is full. Kept apart so the common path stays a plain vector add.
+    private mutating func mergeSaturating(_ other: LatencyHistogram) {
+        var room = UInt64.max - totalCount
+        guard room > 0 else { return }
+        // Whatever is taken first contains other's smallest value, so its min is real.
+        minMicros = min(minMicros, other.minMicros)
+        let zeros = min(other.zeroCount, room)
+        zeroCount += zeros
+        room -= zeros
+        var lastTaken: Int32?
+        var tookAll = true
+        for (j, c) in other.counts.enumerated() where c > 0 {
+            if room == 0 {
+                tookAll = false
+                break
+            }
+            let w = min(c, room)
+            let index = other.offset + Int32(j)
+            add(index: index, weight: w)
+            room -= w
+            lastTaken = index
+            if w < c {
+                tookAll = false
+                break
+            }
+        }
+        totalCount = UInt64.max - room
+        if tookAll {
+            maxMicros = max(maxMicros, other.maxMicros)
+        } else if let last = lastTaken {
+            // other's true max was dropped; the largest value the last bucket taken can hold
+            // keeps max inside that bucket, as the decoder's consistency checks demand.
+            maxMicros = max(maxMicros, min(other.maxMicros, Self.largestValue(inBucket: last)))
+        }
+    }
+
+    private var lastIndex: Int32 { offset + Int32(counts.count) - 1 }
+
+    private mutating func add(index: Int32, weight: UInt64) {
+        let j = Int(index) - Int(offset)
+        if j >= 0 && j < counts.count {
+            counts[j] += weight   // the common case once a histogram has warmed up
+            return
+        }
+        if counts.isEmpty {
+            offset = index
+            counts = [weight]
+            return
+        }
+        cover(min(offset, index), max(lastIndex, index))
+        counts[Int(index - offset)] += weight
+    }
+
+    /// Grows the dense array with zeros so it spans `low...high`.
+    private mutating func cover(_ low: Int32, _ high: Int32) {
+        if low < offset {
+            counts.insert(contentsOf: repeatElement(0, count: Int(offset - low)), at: 0)
+            offset = low
+        }
+        if high > lastIndex {
+            counts.append(contentsOf: repeatElement(0, count: Int(high - lastIndex)))
+        }
+    }
+
+    // MARK: Queries
+
+    /// Nearest-rank quantile: the value of the k-th smallest sample with
+    /// k = max(1, ceil(q * totalCount)), estimated as its bucket's harmonic midpoint
+    /// 2·l·u/(l+u) (relative error <= `maxRelativeError` ≈ 0.54 %) and clamped to
+    /// [minMicros, maxMicros] and to the whole microseconds the bucket can hold, which makes
+    /// it exact below ~92 µs where a bucket holds at most one integer. q <= 0 gives minMicros
+    /// and q >= 1 maxMicros, both exact. nil when empty or q is NaN. Microseconds, as Double.
+    public func quantile(_ q: Double) -> Double? {
+        guard !isEmpty, !q.isNaN else { return nil }
+        if q <= 0 { return Double(minMicros) }
+        if q >= 1 { return Double(maxMicros) }
+        let rank = Self.nearestRank(q, of: totalCount)
+        if rank <= zeroCount { return 0 }
+        var seen = zeroCount
+        for (j, c) in counts.enumerated() where c > 0 {
+            seen += c
+            if seen >= rank {
+                let index = offset + Int32(j)
+                let l = Self.lowerBound(ofBucket: index), u = Self.upperBound(ofBucket: index)
+                let estimate = 2 * l * u / (l + u)
+                // Every value in the bucket is an integer in [lowest, highest] (and within
+                // min/max), so clamping can only move the estimate closer to the true one.
+                let lowest = index == Self.minIndex ? 1 : Self.largestValue(inBucket: index - 1) + 1
+                let highest = Self.largestValue(inBucket: index)
+                let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
+                return min(max(estimate, floor), ceiling)
+            }
+        }
+        // Unreachable while the counts add up to totalCount, which every initializer ensures.
+        return Double(maxMicros)
+    }
+
+    /// k = max(1, ceil(q * total)) clamped to total. In Double because that is what q is;
+    /// above 2^53 observations the rank is approximate, far below bucket resolution.
+    static func nearestRank(_ q: Double, of total: UInt64) -> UInt64 {
+        let k = (q * Double(total)).rounded(.up)
+        guard k < Double(total) else { return total }
+        return max(1, UInt64(k))
+    }
+
+    /// Weighted count of recorded values <= `thresholdMicros`, at bucket granularity: a bucket
+    /// counts wholly when every whole microsecond it can hold is <= the threshold, otherwise
+    /// not at all (no interpolation). So the result never exceeds the true count, and is exact
+    /// when the threshold is below minMicros, at or above maxMicros, or below ~92 µs (where each
+    /// bucket holds at most one integer). Meant for SLO "share above threshold".
+    public func count(atOrBelow thresholdMicros: UInt64) -> UInt64 {
+        guard !isEmpty, thresholdMicros >= minMicros else { return 0 }
+        if thresholdMicros >= maxMicros { return totalCount }
+        // thresholdMicros < maxMicros, so + 1 cannot overflow. Buckets below the one holding
+        // threshold + 1 contain only values <= threshold; that bucket and later ones may not.
+        let firstExcluded = Self.bucketIndex(micros: thresholdMicros + 1)
+        var n = zeroCount
+        for (j, c) in counts.enumerated() {
+            if offset + Int32(j) >= firstExcluded { break }
+            n += c
+        }
+        return n
+    }
+
+    /// Calls `body` for every non-empty bucket in ascending index order; the zero bucket
+    /// (`zeroCount`) is not included.
+    public func forEachBucket(_ body: (_ index: Int32, _ count: UInt64) -> Void) {
+        for (j, c) in counts.enumerated() where c > 0 {
+            body(offset + Int32(j), c)
+        }
+    }
+
+    // MARK: Bucket arithmetic
+
+    /// floor(2^(63 + k/64)) for k in 0..<64, then `UInt64.max` standing in for 2^64.
+    /// Hard-coded because the comparison in `bucketIndex` must be exact for every `UInt64`,
+    /// which needs 64 significant bits; a Double (53 bits) misplaces large values next to a
+    /// boundary. Generated with exact integer 64th roots (floor(x) with x^64 <= 2^(4032+k));
+    /// the test suite re-checks every entry with big-integer arithmetic. For k > 0 the true
+    /// boundary is irrational, so `m > floor(T)` is exactly `m > T` for an integer m.
+    static let boundaryMantissas: [UInt64] = [
+        0x8000_0000_0000_0000, 0x8164_D1F3_BC03_0773, 0x82CD_8698_AC2B_A1D7, 0x843A_28C3_ACDE_4046,
+        0x85AA_C367_CC48_7B14, 0x871F_6196_9E8D_1010, 0x8898_0E80_92DA_8527, 0x8A14_D575_496E_FD9A,
+        0x8B95_C1E3_EA8B_D6E6, 0x8D1A_DF5B_7E5B_A9E5, 0x8EA4_398B_45CD_53C0, 0x9031_DC43_1466_B1DC,
+        0x91C3_D373_AB11_C336, 0x935A_2B2F_13E6_E92B, 0x94F4_EFA8_FEF7_0961, 0x9694_2D37_2018_5A00,
+        0x9837_F051_8DB8_A96F, 0x99E0_4593_20B7_FA64, 0x9B8D_39B9_D54E_5538, 0x9D3E_D9A7_2CFF_B750,
+        0x9EF5_3260_91A1_11AD, 0xA0B0_510F_B971_4FC2, 0xA270_4303_0C49_6818, 0xA435_15AE_09E6_809E,
+        0xA5FE_D6A9_B151_38EA, 0xA7CD_93B4_E965_3569, 0xA9A1_5AB4_EA7C_0EF8, 0xAB7A_39B5_A93E_D337,
+        0xAD58_3EEA_42A1_4AC6, 0xAF3B_78AD_690A_4374, 0xB123_F581_D2AC_258F, 0xB311_C412_A911_2489,
+        0xB504_F333_F9DE_6484, 0xB6FD_91E3_28D1_7791, 0xB8FB_AF47_62FB_9EE9, 0xBAFF_5AB2_133E_45FB,
+        0xBD08_A39F_580C_36BE, 0xBF17_99B6_7A73_1082, 0xC12C_4CCA_6670_9456, 0xC346_CCDA_2497_6407,
+        0xC567_2A11_5506_DADD, 0xC78D_74C8_ABB9_B15C, 0xC9B9_BD86_6E2F_27A2, 0xCBEC_14FE_F272_7C5C,
+        0xCE24_8C15_1F84_80E3, 0xD063_33DA_EF2B_2594, 0xD2A8_1D91_F12A_E45A, 0xD4F3_5AAB_CFED_FA1F,
+        0xD744_FCCA_D69D_6AF4, 0xD99D_15C2_78AF_D7B5, 0xDBFB_B797_DAF2_3755, 0xDE60_F482_5E0E_9123,
+        0xE0CC_DEEC_2A94_E111, 0xE33F_8972_BE8A_5A51, 0xE5B9_06E7_7C83_48A8, 0xE839_6A50_3C4B_DC68,
+        0xEAC0_C6E7_DD24_392E, 0xED4F_301E_D994_2B84, 0xEFE4_B99B_DCDA_F5CB, 0xF281_773C_59FF_B139,
+        0xF525_7D15_2486_CC2C, 0xF7D0_DF73_0AD1_3BB8, 0xFA83_B2DB_722A_033A, 0xFD3E_0C0C_F486_C174,
+        UInt64.max,
+    ]
+
+    /// For each of the 256 slots of a normalized mantissa (its 8 bits after the leading one),
+    /// how many boundaries lie strictly below the slot's start. Boundaries are at least 2.78
+    /// slot widths apart, so a value in the slot is past either that many or one more.
+    static let slotBoundaryCounts: [UInt8] = (0..<256).map { slot in
+        let start = (UInt64(1) << 63) | (UInt64(slot) << 55)
+        return UInt8(boundaryMantissas.prefix(64).lazy.filter { $0 < start }.count)
+    }
+
+    /// 2^(k/64) for k in 0..<64 as Doubles, rounded from the exact table above so bounds and
+    /// midpoints need no libm (and are correctly rounded, unlike a typical exp2).
+    static let powerOfTwoFraction: [Double] = boundaryMantissas.prefix(64).map { Double($0) * 0x1p-63 }
+
+    /// The bucket holding `micros`: ceil(64·log2(micros)) - 1, computed exactly without logs.
+    public static func bucketIndex(micros: UInt64) -> Int32 {
+        precondition(micros >= 1, "bucketIndex(micros:) needs a value >= 1; 0 goes to zeroCount")
+        let shift = micros.leadingZeroBitCount
+        // Shifting the top bit to bit 63 leaves m / 2^63 = the mantissa in [1, 2), exactly:
+        // even UInt64.max keeps all 64 bits, which Double(micros) would round.
+        let m = micros << UInt64(shift)
+        var sub = Int(slotBoundaryCounts[Int(truncatingIfNeeded: (m >> 55) & 0xFF)])
+        if m > boundaryMantissas[sub] { sub += 1 }
+        // sub = how many of 2^(0/64)...2^(63/64) the mantissa exceeds; an exact power of two
+        // exceeds none and lands in the bucket that ends at it, 64e - 1.
+        return Int32(truncatingIfNeeded: 64 * (63 - shift) + sub - 1)
+    }
+
+    /// base^index, the exclusive lower end of bucket `index`.
+    public static func lowerBound(ofBucket index: Int32) -> Double { power(ofBase: Int(index)) }
+
+    /// base^(index + 1), the inclusive upper end of bucket `index`.
+    public static func upperBound(ofBucket index: Int32) -> Double { power(ofBase: Int(index) + 1) }
+
+    /// base^n = 2^(n div 64) · 2^((n mod 64)/64); the power of two is applied as an exponent,
+    /// which is exact, so only the table entry carries rounding.
+    static func power(ofBase n: Int) -> Double {
+        Double(sign: .plus, exponent: n >> 6, significand: powerOfTwoFraction[n & 63])
+    }
+
+    /// The largest whole microsecond <= base^(index + 1), i.e. the largest value bucket `index`
+    /// could hold if it holds any. Used to validate decoded buckets and to cap max on overflow.
+    static func largestValue(inBucket index: Int32) -> UInt64 {
+        let end = Int(index) + 1   // upper bound is 2^(end / 64)
+        let e = end >> 6, r = end & 63
+        if r == 0 { return e >= 64 ? .max : UInt64(1) << UInt64(e) }
+        // floor(floor(T) / 2^k) == floor(T / 2^k), so shifting the exact floor stays exact.
+        return boundaryMantissas[r] >> UInt64(63 - e)
+    }
+
+    // MARK: Encoding
+
+    /// Appends the encoding described at the top of this file.
+    public func encode(into writer: inout ByteWriter) {
+        writer.writeVarint(totalCount)
+        writer.writeVarint(zeroCount)
+        writer.writeVarint(isEmpty ? 0 : minMicros)
+        writer.writeVarint(isEmpty ? 0 : maxMicros)
+        writer.writeSignedVarint(Int64(offset))
+        writer.writeVarint(UInt64(counts.count))
+        for c in counts { writer.writeVarint(c) }
+    }
+
+    /// Reads one histogram and checks that a recorder could have produced it, so later
+    /// queries and merges can rely on the invariants instead of re-checking them.
+    public init(decoding reader: inout ByteReader) throws(ByteReaderError) {
+        func reject(_ at: Int, _ what: String) -> ByteReaderError {
+            .valueOutOfRange(offset: at, what: "histogram " + what)
+        }
+        let totalAt = reader.position
+        let total = try reader.readVarint()
+        let zeroAt = reader.position
+        let zeros = try reader.readVarint()
+        let minAt = reader.position
+        let minValue = try reader.readVarint()
+        let maxAt = reader.position
+        let maxValue = try reader.readVarint()
+        let offsetAt = reader.position
+        let first = try reader.readSignedVarint()
+        let nAt = reader.position
+        let n = try reader.readCount(max: Int(Self.maxIndex - Self.minIndex) + 1)
+
+        guard zeros <= total else { throw reject(zeroAt, "zero count \(zeros) above total \(total)") }
+        if total == 0 {
+            guard minValue == 0, maxValue == 0 else { throw reject(minAt, "min/max of an empty histogram") }
+            guard first == 0 else { throw reject(offsetAt, "offset of an empty histogram") }
+            guard n == 0 else { throw reject(nAt, "buckets in an empty histogram") }
+            return
+        }
+        guard minValue <= maxValue else { throw reject(minAt, "min \(minValue) above max \(maxValue)") }
+        guard (zeros > 0) == (minValue == 0) else { throw reject(minAt, "min \(minValue) with zero count \(zeros)") }
+
+        if n == 0 {
+            guard first == 0 else { throw reject(offsetAt, "offset without buckets") }
+            guard zeros == total else { throw reject(totalAt, "total \(total) without buckets") }
+            guard maxValue == 0 else { throw reject(maxAt, "max \(maxValue) without buckets") }
+        } else {
+            guard maxValue > 0 else { throw reject(maxAt, "max 0 with non-zero buckets") }
+            // Compared without adding to first, which is attacker-sized and could overflow.
+            guard first >= Int64(Self.minIndex), first <= Int64(Self.maxIndex),
+                  Int64(n) - 1 <= Int64(Self.maxIndex) - first else {
+                throw reject(offsetAt, "bucket range \(first) + \(n)")
+            }
+        }
+        let offset = Int32(first)
+
+        var counts: [UInt64] = []
+        counts.reserveCapacity(n)
+        var sum = zeros
+        for j in 0..<n {
+            let at = reader.position
+            let c = try reader.readVarint()
+            if c == 0 {
+                guard j != 0, j != n - 1 else { throw reject(at, "empty bucket at the end of the range") }
+            } else {
+                let index = offset + Int32(j)
+                guard Self.bucketIndex(micros: Self.largestValue(inBucket: index)) == index else {
+                    throw reject(at, "count in bucket \(index), which holds no whole microsecond")
+                }
+            }
+            let (next, overflow) = sum.addingReportingOverflow(c)
+            guard !overflow else { throw reject(at, "bucket counts overflow") }
+            sum = next
+            counts.append(c)
+        }
+        guard sum == total else { throw reject(totalAt, "total \(total) but counts sum to \(sum)") }
+        if n > 0 {
+            guard zeros > 0 || Self.bucketIndex(micros: minValue) == offset else {
+                throw reject(minAt, "min \(minValue) outside the first bucket \(offset)")
+            }
+            guard Self.bucketIndex(micros: maxValue) == offset + Int32(n - 1) else {
+                throw reject(maxAt, "max \(maxValue) outside the last bucket")
+            }
+        }
+
+        self.totalCount = total
+        self.zeroCount = zeros
+        self.minMicros = minValue
+        self.maxMicros = maxValue
+        self.offset = offset
+        self.counts = counts
+    }
+}
+
+extension LatencyHistogram: CustomStringConvertible {
+    /// A one-line summary rather than the synthesized dump of up to 4097 counts, so logs and
+    /// test failures stay readable.
+    public var description: String {
+        guard !isEmpty else { return "LatencyHistogram(empty)" }
+        let range = counts.isEmpty ? "none" : "\(offset)...\(lastIndex)"
+        return "LatencyHistogram(total: \(totalCount), zeros: \(zeroCount), min: \(minMicros), max: \(maxMicros), buckets: \(range))"
+    }
+}
