@@ -178,6 +178,10 @@ extension BlockFile {
         func corrupt(_ offset: Int, _ reason: String) -> BlockCorruption { BlockCorruption(path: path, offset: offset, reason: reason) }
         guard file.count >= headerSize + footerSize else { throw corrupt(0, "file of \(file.count) bytes is shorter than header and footer") }
         guard file[0..<4].elementsEqual(magic) else { throw corrupt(0, "no LAPS magic") }
+        // The header has no checksum of its own: its only fields must hold their one valid value.
+        let fileVersion = UInt16(file[4]) | UInt16(file[5]) << 8
+        guard fileVersion == version else { throw corrupt(4, "unsupported block version \(fileVersion)") }
+        guard file[6] == 0 && file[7] == 0 else { throw corrupt(6, "unknown header flags") }
         let footerStart = file.count - footerSize
         guard file[(file.count - 4)...].elementsEqual(footerMagic) else { throw corrupt(file.count - 4, "no LAPE footer magic (truncated?)") }
         var footer = ByteReader(file[footerStart...])

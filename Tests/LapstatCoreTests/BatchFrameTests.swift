@@ -1,0 +1,81 @@
+import Testing
+@testable import LapstatCore
+
+@Suite struct BatchFrameTests {
+    func randomSamples(_ n: Int, _ rng: inout CoreTestRandom) -> [Sample] {
+        let apps = ["checkout", "search", "ошибка"]
+        let requests = ["GET /", "POST /order", "a:b c", ""]
+        return (0..<n).map { _ in
+            Sample(app: apps[Int(rng.next() % 3)], request: requests[Int(rng.next() % 3)],
+                   tags: rng.next() % 4 == 0 ? "env:prod" : "",
+                   timestampMillis: 1_700_000_000_000 + Int64(rng.next() % 10_000) - 5_000,
+                   valueMicros: rng.next() % 10_000_000, weight: UInt32(1 + rng.next() % 3))
+        }
+    }
+
+    @Test func roundTripsRandomFrames() throws {
+        var rng = CoreTestRandom(seed: 7)
+        for n in [0, 1, 2, 100, 5000] {
+            let samples = randomSamples(n, &rng)
+            let frame = BatchFrame(shimID: 0xDEAD_BEEF, sequence: UInt64(n), createdMillis: 1_700_000_000_000, host: "host-a", samples: samples)
+            let decoded = try BatchFrame(decoding: frame.encoded())
+            #expect(decoded == frame)
+            #expect(decoded.samples == samples)
+            #expect(decoded.series.allSatisfy { $0.host == "host-a" })
+        }
+    }
+
+    @Test func everySingleBitFlipIsDetected() throws {
+        var rng = CoreTestRandom(seed: 8)
+        let frame = BatchFrame(shimID: 1, sequence: 2, createdMillis: 3, host: "h", samples: randomSamples(20, &rng))
+        let bytes = frame.encoded()
+        for i in 0..<bytes.count {
+            for bit in [0, 3, 7] {
+                var damaged = bytes
+                damaged[i] ^= UInt8(1 << bit)
+                #expect(throws: BatchFrame.DecodeError.self) { try BatchFrame(decoding: damaged) }
+            }
+        }
+    }
+
+    @Test func truncationIsDetected() {
+        var rng = CoreTestRandom(seed: 9)
+        let bytes = BatchFrame(shimID: 1, sequence: 2, createdMillis: 3, host: "h", samples: randomSamples(50, &rng)).encoded()
+        for length in 0..<bytes.count {
+            #expect(throws: BatchFrame.DecodeError.self) { try BatchFrame(decoding: Array(bytes.prefix(length))) }
+        }
+    }
+
+    /// A frame with a valid checksum but nonsense inside (a buggy or hostile sender) must be
+    /// refused with a reason, never trap or allocate without bound.
+    @Test func garbageWithValidChecksumIsRefused() {
+        var rng = CoreTestRandom(seed: 10)
+        for _ in 0..<5_000 {
+            var body = BatchFrame.magic + [BatchFrame.version]
+            body += (0..<Int(rng.next() % 120)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            var w = ByteWriter()
+            w.writeBytes(body)
+            w.writeFixed(CRC32C.checksum(body))
+            _ = try? BatchFrame(decoding: w.bytes)
+        }
+    }
+
+    @Test func crc32cMatchesTheKnownCheckValue() {
+        // The standard check value of CRC-32C over "123456789".
+        #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    @Test func varintsRoundTripAtTheEdges() throws {
+        var w = ByteWriter()
+        let unsigned: [UInt64] = [0, 1, 127, 128, 16_383, 16_384, UInt64(UInt32.max), UInt64.max]
+        let signed: [Int64] = [0, -1, 1, Int64.min, Int64.max, -64, 64]
+        for v in unsigned { w.writeVarint(v) }
+        for v in signed { w.writeSignedVarint(v) }
+        var r = ByteReader(w.bytes)
+        for v in unsigned { #expect(try r.readVarint() == v) }
+        for v in signed { #expect(try r.readSignedVarint() == v) }
+        #expect(r.isAtEnd)
+        var overlong = ByteReader([UInt8](repeating: 0xFF, count: 11))
+        #expect(throws: ByteReaderError.self) { try overlong.readVarint() }
+    }
+}
