@@ -114,7 +114,7 @@ import LapstatCore
         let block = makeBlock(samples: 50, seed: 5)
         let first = try store.write((block.series, block.rows))
         // A partial file left by a crash is removed on open and never counted.
-        FileManager.default.createFile(atPath: dir + "/" + DataLayout.partialFileName(sequence: 99), contents: Data([1, 2, 3]))
+        _ = FileManager.default.createFile(atPath: dir + "/" + DataLayout.partialFileName(sequence: 99), contents: Data([1, 2, 3]))
         var reopened = try BlockStore(directory: dir, writer: "w")
         let second = try reopened.write((block.series, block.rows))
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
