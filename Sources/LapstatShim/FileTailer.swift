@@ -80,7 +80,8 @@ final class FileTailer: @unchecked Sendable {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var samples: [Sample] = []
         var errors = LineErrorCounts()
-        while true {
+        // Stop reading when the sender is behind: the rest stays in the file, nothing is dropped.
+        while queue.hasRoomForWaitingInputs {
             let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
             guard n > 0 else { break }
             offset += Int64(n)
@@ -95,8 +96,10 @@ final class FileTailer: @unchecked Sendable {
             complete.withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &samples, errors: &errors)
             }
+            queue.push(samples, errors: errors)
+            samples.removeAll(keepingCapacity: true)
+            errors = LineErrorCounts()
         }
-        if !samples.isEmpty || errors.total > 0 { queue.push(samples, errors: errors) }
     }
 
     /// A last line without its newline, at rotation: the app will never finish it in this file.

@@ -4,7 +4,8 @@ import Synchronization
 /// The hand-off between the inputs (UDP thread, file tailers) and the frame sender.
 ///
 /// Inputs must never wait on the collection tier, so `push` never blocks: beyond `capacity`
-/// pending samples the newest are dropped and counted (issue 3 replaces this with an
+/// pending samples the newest are dropped and counted. File tailers check
+/// `hasRoomForWaitingInputs` first, since the file itself holds what they have not read yet (issue 3 replaces this with an
 /// on-disk spool). Per-app counters live here because this is where every sample passes.
 public final class SampleQueue: Sendable {
     public struct AppCounters: Sendable, Equatable {
@@ -57,6 +58,10 @@ public final class SampleQueue: Sendable {
     }
 
     public var pendingCount: Int { state.withLock { $0.pending.count } }
+
+    /// Whether an input that can wait (a tailed file keeps its own data) should read more.
+    /// Half the capacity stays free for UDP, which cannot wait.
+    public var hasRoomForWaitingInputs: Bool { pendingCount < capacity / 2 }
 
     /// Records samples handed to ZeroMQ (or given up on) after `take`.
     public func markSent(_ samples: [Sample]) { count(samples) { $0.sent += 1 } }
