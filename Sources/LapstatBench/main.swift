@@ -1,0 +1,149 @@
+// lapstat-bench: micro-benchmarks of the hot paths, as an executable (never a timed test).
+// Each benchmark warms up, then runs `rounds` times; the best and median ns per item are printed.
+//
+//   swift run -c release lapstat-bench [filter]
+import LapstatCore
+import LapstatStorage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func nanos() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+}
+
+/// Keeps results alive so the optimiser cannot delete the work being measured.
+nonisolated(unsafe) var sink: UInt64 = 0
+
+struct Benchmark {
+    var name: String
+    var items: Int
+    var body: () throws -> Void
+}
+
+struct Random {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func logNormalMicros() -> UInt64 {
+        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
+        let u2 = Double(next() >> 11) / Double(1 << 53)
+        let g = (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
+        return UInt64(20_000 * exp(0.8 * g))
+    }
+}
+
+var rng = Random(state: 1)
+let n = 100_000
+let values = (0..<n).map { _ in rng.logNormalMicros() }
+let requests = (0..<50).map { "GET /api/v1/items/\($0)" }
+let lines = (0..<n).map { i in "\(requests[i % 50]):\(Double(values[i]) / 1000)|ms|#app:checkout,env:prod" }
+let datagram = Array(lines.prefix(40).joined(separator: "\n").utf8)
+let samples = (0..<n).map { i in
+    Sample(app: "checkout", request: requests[i % 50], timestampMillis: 1_700_000_000_000 + Int64(i / 10), valueMicros: values[i])
+}
+let frame = BatchFrame(shimID: 1, sequence: 1, createdMillis: 1_700_000_000_000, host: "h", samples: Array(samples.prefix(4096)))
+let frameBytes = frame.encoded()
+let column: [UInt8] = {
+    var w = ByteWriter()
+    for v in values { w.writeVarint(v) }
+    return w.bytes
+}()
+let compressedColumn = try LZ4.compress(column)
+var histograms = (0..<64).map { i -> LatencyHistogram in
+    var h = LatencyHistogram()
+    for v in values[(i * 1000)..<((i + 1) * 1000)] { h.record(micros: v) }
+    return h
+}
+let block = { () -> (series: [BlockSeries], rows: BlockRows) in
+    var b = BlockBuilder()
+    for start in stride(from: 0, to: n, by: 4096) {
+        b.append(BatchFrame(shimID: 1, sequence: 1, createdMillis: 1_700_000_000_000, host: "h",
+                            samples: Array(samples[start..<min(n, start + 4096)])), nowMillis: 0)
+    }
+    return b.seal()
+}()
+
+let parser = LineParser(defaultApp: "x")
+let benchmarks: [Benchmark] = [
+    Benchmark(name: "parse line (datagram of 40)", items: 40 * 250) {
+        var out: [Sample] = []
+        out.reserveCapacity(40)
+        var errors = LineErrorCounts()
+        for _ in 0..<250 {
+            out.removeAll(keepingCapacity: true)
+            datagram.withUnsafeBytes { parser.parseLines($0, receivedAtMillis: 0, into: &out, errors: &errors) }
+            sink &+= UInt64(out.count)
+        }
+    },
+    Benchmark(name: "histogram record", items: n) {
+        var h = LatencyHistogram()
+        for v in values { h.record(micros: v) }
+        sink &+= h.totalCount
+    },
+    Benchmark(name: "histogram merge (per merge)", items: 64) {
+        var h = LatencyHistogram()
+        for other in histograms { h.merge(other) }
+        sink &+= h.totalCount
+    },
+    Benchmark(name: "frame encode (per sample)", items: 4096 * 4) {
+        for _ in 0..<4 { sink &+= UInt64(frame.encoded().count) }
+    },
+    Benchmark(name: "frame decode (per sample)", items: 4096 * 4) {
+        for _ in 0..<4 { sink &+= UInt64(try BatchFrame(decoding: frameBytes).sampleCount) }
+    },
+    Benchmark(name: "LZ4 column compress (per value)", items: n) {
+        sink &+= UInt64(try LZ4.compress(column).count)
+    },
+    Benchmark(name: "LZ4 column decompress (per value)", items: n) {
+        sink &+= UInt64(try LZ4.decompress(compressedColumn[...], rawLength: column.count).count)
+    },
+    Benchmark(name: "block build+seal (per sample)", items: n) {
+        var b = BlockBuilder()
+        for start in stride(from: 0, to: n, by: 4096) {
+            b.append(BatchFrame(shimID: 1, sequence: 1, createdMillis: 0, host: "h", samples: Array(samples[start..<min(n, start + 4096)])), nowMillis: 0)
+        }
+        sink &+= UInt64(b.seal().rows.values.count)
+    },
+    Benchmark(name: "block file encode (per sample)", items: n) {
+        sink &+= UInt64(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count)
+    },
+    Benchmark(name: "block summary merge (per series)", items: 50 * 20) {
+        var s = LatencySummary()
+        for _ in 0..<20 { for series in block.series { s.merge(series.summary) } }
+        sink &+= s.count
+    },
+]
+
+let filter = CommandLine.arguments.dropFirst().first
+let rounds = 15
+print("benchmark                                   best ns/item   median ns/item   items/s (best)")
+for b in benchmarks where filter == nil || b.name.contains(filter!) {
+    for _ in 0..<3 { try b.body() }
+    var times: [Double] = []
+    for _ in 0..<rounds {
+        let t0 = nanos()
+        try b.body()
+        times.append(Double(nanos() - t0) / Double(b.items))
+    }
+    times.sort()
+    let name = b.name.count < 42 ? b.name + String(repeating: " ", count: 42 - b.name.count) : b.name
+    let best = times[0], median = times[rounds / 2]
+    print("\(name)  \(String(format1(best)).leftPad(12))   \(String(format1(median)).leftPad(14))   \(String(Int(1e9 / best)).leftPad(14))")
+}
+let bytesPerSample = Double(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count) / Double(n)
+print("block file size: \(format1(bytesPerSample)) bytes/sample (\(n) log-normal samples, 50 series, 1 µs precision)")
+if sink == 42 { print("") }
+
+func format1(_ d: Double) -> String { String(Double(Int(d * 10)) / 10) }
+extension String {
+    func leftPad(_ w: Int) -> String { count >= w ? self : String(repeating: " ", count: w - count) + self }
+}
+print("values column (varints of µs): \(column.count) bytes raw, \(compressedColumn.count) bytes LZ4")
