@@ -3,6 +3,8 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,4 +36,8 @@ void lapstat_set_thread_name(const char *name) {
     strncpy(truncated, name, sizeof truncated - 1);
     truncated[sizeof truncated - 1] = 0;
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int lapstat_die_with_parent(void) {
+    return prctl(PR_SET_PDEATHSIG, SIGTERM);
 }

@@ -138,6 +138,7 @@ public struct BatchFrame: Sendable, Equatable {
         case checksumMismatch(expected: UInt32, actual: UInt32)
         case malformed(ByteReaderError)
         case badReference(String)
+        case badWeight(UInt64)
 
         public var description: String {
             switch self {
@@ -147,6 +148,7 @@ public struct BatchFrame: Sendable, Equatable {
             case let .checksumMismatch(e, a): return "frame checksum mismatch (stored \(e), computed \(a))"
             case let .malformed(e): return "malformed frame: \(e)"
             case let .badReference(what): return "frame refers to a missing \(what)"
+            case let .badWeight(w): return "frame holds a sample weight of \(w), outside 1…2³²−1"
             }
         }
 
@@ -158,6 +160,7 @@ public struct BatchFrame: Sendable, Equatable {
             case .checksumMismatch: return "checksum"
             case .malformed: return "malformed"
             case .badReference: return "bad_reference"
+            case .badWeight: return "bad_weight"
             }
         }
     }
@@ -211,7 +214,7 @@ public struct BatchFrame: Sendable, Equatable {
                 previous = previous &+ (try r.readSignedVarint())
                 let v = try r.readVarint()
                 let wt = try r.readVarint()
-                guard wt >= 1, wt <= UInt64(UInt32.max) else { throw DecodeError.badReference("weight \(wt)") }
+                guard wt >= 1, wt <= UInt64(UInt32.max) else { throw DecodeError.badWeight(wt) }
                 seriesIndex.append(UInt32(s))
                 timestamps.append(previous)
                 values.append(v)

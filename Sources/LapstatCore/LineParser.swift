@@ -9,8 +9,8 @@
 /// The tag `app:<name>` names the app; other tags are kept verbatim. Unknown `|x…` sections
 /// (DogStatsD container ids and the like) are ignored so newer clients keep working.
 ///
-/// The parser never traps and never allocates for a rejected line: every rejection is a
-/// `LineError` the caller counts.
+/// The parser never traps: every rejection is a `LineError` the caller counts, and a line
+/// is either wholly accepted or wholly rejected.
 public enum LineError: Int, Error, CaseIterable, Sendable, CustomStringConvertible {
     case empty
     case missingColon

@@ -28,6 +28,9 @@ public final class ShutdownSignal: Sendable {
         if isRequested { body() }
     }
 
+    /// Environment variable `lapstat up` sets for its children: it holds the supervisor's pid.
+    public static let supervisorEnvironmentKey = "LAPSTAT_SUPERVISOR_PID"
+
     /// Blocks SIGINT/SIGTERM/SIGPIPE process-wide and starts the thread that waits for the first two.
     public func install() {
         var set = sigset_t()
@@ -38,6 +41,11 @@ public final class ShutdownSignal: Sendable {
         // A peer closing a socket must be an error return, never a process kill.
         signal(SIGPIPE, SIG_IGN)
         let waitSet = set
+        // A supervised child stops when its supervisor dies, even by SIGKILL. If the
+        // supervisor died before this line ran, getppid() no longer names it.
+        if let value = getenv(Self.supervisorEnvironmentKey), let pid = Int32(String(cString: value)) {
+            if lapstat_die_with_parent() != 0 || getppid() != pid { request() }
+        }
         Thread.start(name: "signals") { [self] in
             var s = waitSet
             while true {

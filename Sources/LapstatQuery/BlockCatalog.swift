@@ -3,21 +3,29 @@ import LapstatIO
 import LapstatStorage
 import Synchronization
 
-/// The query service's view of the data directory: every sealed block's index, read once
-/// and cached (block files are immutable, so a name always means the same bytes).
+/// The query service's view of the data directory: every sealed block, known by name at
+/// once and by index once a query needs it. Block files are immutable, so a name always
+/// means the same bytes and an index read once stays valid.
 ///
-/// `refresh` lists the writers' folders on every query; a listing is cheap next to reading
-/// indexes, and it means a block is visible the moment a writer renames it into place,
-/// whichever writer and however many there are. Corrupt files are kept out, counted and
-/// reported with their reason.
+/// `refresh` lists the writers' folders on every query: a listing is cheap next to reading
+/// indexes, and it makes a block visible the moment a writer renames it into place,
+/// whichever writer and however many there are. A block is opened only when a query's
+/// window meets the time range in its name, and then only its footer and index are read.
+/// Corrupt files are kept out, counted and reported with their reason.
 final class BlockCatalog: Sendable {
     struct Entry: Sendable {
         var path: String
         var index: BlockIndex
     }
 
+    struct Known {
+        var minTimestamp: Int64
+        var maxTimestamp: Int64
+        var index: BlockIndex?
+    }
+
     struct State {
-        var entries: [String: Entry] = [:]
+        var known: [String: Known] = [:]
         var corrupt: [String: String] = [:]
     }
 
@@ -28,43 +36,60 @@ final class BlockCatalog: Sendable {
         self.dataDirectory = dataDirectory
     }
 
-    /// Blocks whose time range (from the file name) meets [from, to).
+    /// Blocks whose time range meets [from, to), indexes loaded, in path order.
     func blocks(from: Int64, to: Int64) -> [Entry] {
         refresh()
-        return state.withLock { s in
-            s.entries.values.filter { $0.index.maxTimestamp >= from && $0.index.minTimestamp < to }
-                .sorted { $0.path < $1.path }
+        let wanted = state.withLock { s in
+            s.known.filter { $0.value.maxTimestamp >= from && $0.value.minTimestamp < to }
         }
-    }
-
-    var corruptFiles: [String: String] { state.withLock { $0.corrupt } }
-    var blockCount: Int { state.withLock { $0.entries.count } }
-
-    func refresh() {
-        var present: Set<String> = []
-        for writer in DurableFile.list(dataDirectory) {
-            let folder = dataDirectory + "/" + writer
-            for name in DurableFile.list(folder) where DataLayout.parseBlockFileName(name) != nil {
-                present.insert(folder + "/" + name)
+        var entries: [Entry] = []
+        var loaded: [String: BlockIndex] = [:]
+        var failed: [String: String] = [:]
+        for (path, known) in wanted {
+            if let index = known.index {
+                entries.append(Entry(path: path, index: index))
+                continue
             }
-        }
-        let (known, corrupt) = state.withLock { (Set($0.entries.keys), $0.corrupt) }
-        var added: [String: Entry] = [:]
-        var newlyCorrupt: [String: String] = [:]
-        for path in present.subtracting(known) where corrupt[path] == nil {
             do {
-                let bytes = try DurableFile.readAll(path)
-                added[path] = Entry(path: path, index: try BlockFile.readIndex(bytes, path: path))
+                let reader = try DurableFile.Reader(path: path)
+                let index = try BlockFile.readIndex(fileSize: reader.size, path: path) { offset, length in
+                    try reader.read(offset: offset, length: length)
+                }
+                loaded[path] = index
+                entries.append(Entry(path: path, index: index))
             } catch {
-                newlyCorrupt[path] = "\(error)"
+                failed[path] = "\(error)"
                 Log.error("skipping block: \(error)")
             }
         }
         state.withLock { s in
-            for (k, v) in added { s.entries[k] = v }
-            for (k, v) in newlyCorrupt { s.corrupt[k] = v }
+            for (path, index) in loaded { s.known[path]?.index = index }
+            for (path, reason) in failed {
+                s.known[path] = nil
+                s.corrupt[path] = reason
+            }
+        }
+        return entries.sorted { $0.path < $1.path }
+    }
+
+    var corruptFiles: [String: String] { state.withLock { $0.corrupt } }
+    var blockCount: Int { state.withLock { $0.known.count } }
+
+    func refresh() {
+        var present: [String: (Int64, Int64)] = [:]
+        for writer in DurableFile.list(dataDirectory) {
+            let folder = dataDirectory + "/" + writer
+            for name in DurableFile.list(folder) {
+                guard let parsed = DataLayout.parseBlockFileName(name) else { continue }
+                present[folder + "/" + name] = (parsed.minTimestamp, parsed.maxTimestamp)
+            }
+        }
+        state.withLock { s in
+            for (path, range) in present where s.known[path] == nil && s.corrupt[path] == nil {
+                s.known[path] = Known(minTimestamp: range.0, maxTimestamp: range.1, index: nil)
+            }
             // Blocks removed from disk (retention, compaction) leave the catalog too.
-            for gone in Set(s.entries.keys).subtracting(present) { s.entries[gone] = nil }
+            for gone in s.known.keys where present[gone] == nil { s.known[gone] = nil }
         }
     }
 
@@ -76,7 +101,7 @@ final class BlockCatalog: Sendable {
         } catch let error as BlockCorruption {
             state.withLock { s in
                 s.corrupt[entry.path] = "\(error)"
-                s.entries[entry.path] = nil
+                s.known[entry.path] = nil
             }
             Log.error("setting block aside: \(error)")
             throw error

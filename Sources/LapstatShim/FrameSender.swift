@@ -33,6 +33,7 @@ final class FrameSender: @unchecked Sendable {
         self.queue = queue
         socket = try ZMQSocket(context, .push)
         try socket.setSendHighWaterMark(1000)
+        try socket.setImmediate(true)
         for endpoint in settings.fanins { try socket.connect(endpoint) }
     }
 

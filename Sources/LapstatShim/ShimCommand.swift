@@ -17,7 +17,7 @@ public enum ShimCommand: RoleCommand {
       --tail PATH            follow a log file of `<request>:<value>` lines (repeatable)
       --app NAME             app for lines without an app: tag; applies to the --tail before it,
                              or to UDP input when given before any --tail (default "unknown",
-                             for a tailed file its name without extension)
+                             for a tailed file its name up to the first dot)
       --host NAME            host name stamped on every batch (default: this machine's)
       --batch-size N         samples per frame at most (default 4096)
       --batch-delay-ms N     longest a sample waits for its frame to fill (default 5)

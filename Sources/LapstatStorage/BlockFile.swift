@@ -9,8 +9,9 @@ import LapstatCore
 /// - Queries for counts and quantiles read only the footer and the index (series summaries
 ///   with histograms); columns are decompressed only for `exact=1`, raw export, or a block
 ///   that straddles the query window.
-/// - Every section has a CRC-32C. A truncated or corrupted file is reported with its path
-///   and offset and set aside; it is never read as data.
+/// - The index and every column have a CRC-32C, and the 8-byte header's fields must hold
+///   their only valid values. A truncated or corrupted file is reported with its path and
+///   offset and set aside; it is never read as data.
 ///
 /// Layout (little-endian; the byte-by-byte description with field widths is in docs/format.md):
 ///
@@ -21,7 +22,7 @@ import LapstatCore
 ///     │ column 1 (LZ4 block)          │ values: µs varints
 ///     │ column 2 (LZ4 block)          │ weights: varints
 ///     ├───────────────────────────────┤ index offset
-///     │ index (uncompressed)          │ writer, sequence, time range, strings, columns, series
+///     │ index (uncompressed)          │ writer, sequence, time range, row count, strings, columns, series
 ///     ├───────────────────────────────┤
 ///     │ index offset u64 │ index length u64 │ index CRC-32C u32 │ "LAPE" │ footer, 24 bytes
 ///     └───────────────────────────────┘
@@ -173,18 +174,38 @@ extension BlockFile {
         return out.bytes
     }
 
-    /// Reads and verifies header, footer and index. Columns are verified when read.
+    /// Reads and verifies header, footer and index from a whole file in memory.
     public static func readIndex(_ file: [UInt8], path: String) throws(BlockCorruption) -> BlockIndex {
+        try readIndex(fileSize: file.count, path: path) { offset, length in Array(file[offset..<(offset + length)]) }
+    }
+
+    /// Reads and verifies header, footer and index, fetching only those byte ranges through
+    /// `read(offset, length)`: a query for counts and quantiles never reads the columns.
+    /// Columns are verified when read.
+    public static func readIndex(fileSize: Int, path: String, read: (Int, Int) throws -> [UInt8]) throws(BlockCorruption) -> BlockIndex {
         func corrupt(_ offset: Int, _ reason: String) -> BlockCorruption { BlockCorruption(path: path, offset: offset, reason: reason) }
-        guard file.count >= headerSize + footerSize else { throw corrupt(0, "file of \(file.count) bytes is shorter than header and footer") }
-        guard file[0..<4].elementsEqual(magic) else { throw corrupt(0, "no LAPS magic") }
+        guard fileSize >= headerSize + footerSize else { throw corrupt(0, "file of \(fileSize) bytes is shorter than header and footer") }
+        func fetch(_ offset: Int, _ length: Int) throws(BlockCorruption) -> [UInt8] {
+            do {
+                let bytes = try read(offset, length)
+                guard bytes.count == length else { throw corrupt(offset, "short read: \(bytes.count) of \(length) bytes") }
+                return bytes
+            } catch let e as BlockCorruption {
+                throw e
+            } catch {
+                throw corrupt(offset, "\(error)")
+            }
+        }
+        let header = try fetch(0, headerSize)
+        guard header[0..<4].elementsEqual(magic) else { throw corrupt(0, "no LAPS magic") }
         // The header has no checksum of its own: its only fields must hold their one valid value.
-        let fileVersion = UInt16(file[4]) | UInt16(file[5]) << 8
+        let fileVersion = UInt16(header[4]) | UInt16(header[5]) << 8
         guard fileVersion == version else { throw corrupt(4, "unsupported block version \(fileVersion)") }
-        guard file[6] == 0 && file[7] == 0 else { throw corrupt(6, "unknown header flags") }
-        let footerStart = file.count - footerSize
-        guard file[(file.count - 4)...].elementsEqual(footerMagic) else { throw corrupt(file.count - 4, "no LAPE footer magic (truncated?)") }
-        var footer = ByteReader(file[footerStart...])
+        guard header[6] == 0 && header[7] == 0 else { throw corrupt(6, "unknown header flags") }
+        let footerStart = fileSize - footerSize
+        let footerBytes = try fetch(footerStart, footerSize)
+        guard footerBytes[(footerSize - 4)...].elementsEqual(footerMagic) else { throw corrupt(fileSize - 4, "no LAPE footer magic (truncated?)") }
+        var footer = ByteReader(footerBytes)
         let indexOffset: UInt64, indexLength: UInt64, indexCRC: UInt32
         do {
             indexOffset = try footer.readFixed(UInt64.self)
@@ -194,7 +215,7 @@ extension BlockFile {
         guard indexOffset >= UInt64(headerSize), indexLength <= UInt64(footerStart), indexOffset + indexLength == UInt64(footerStart) else {
             throw corrupt(footerStart, "index extent \(indexOffset)+\(indexLength) does not end at the footer")
         }
-        let indexBytes = file[Int(indexOffset)..<footerStart]
+        let indexBytes = try fetch(Int(indexOffset), Int(indexLength))[...]
         let actual = CRC32C.checksum(indexBytes)
         guard actual == indexCRC else { throw corrupt(Int(indexOffset), "index checksum mismatch (stored \(indexCRC), computed \(actual))") }
 

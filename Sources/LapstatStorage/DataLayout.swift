@@ -4,9 +4,9 @@
 ///       <writer-name>/                         one folder per writer: writers never share files
 ///         <minTs>-<maxTs>-<sequence>.lap       a sealed block (times in unix ms, sequence zero-padded)
 ///         <sequence>.lap.partial               a block being written; never read, removed at start-up
-///       corrupt/                               blocks the query service found damaged are reported, not moved (read-only reader)
 ///
-/// The time range in the name lets a reader skip a block without opening it.
+/// The time range in the name lets a reader skip a block without opening it (the query
+/// service's catalog opens a block only when a query's window meets that range).
 public enum DataLayout {
     public static let blockSuffix = ".lap"
     public static let partialSuffix = ".lap.partial"

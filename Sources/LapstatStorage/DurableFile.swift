@@ -88,6 +88,46 @@ public enum DurableFile {
     /// Removes a file, ignoring one that is already gone.
     public static func remove(_ path: String) { unlink(path) }
 
+    /// An open file for positioned reads (pread), closed on deinit.
+    public final class Reader {
+        public let path: String
+        public let size: Int
+        private let fd: Int32
+
+        public init(path: String) throws(FileError) {
+            self.path = path
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw FileError(operation: "open", path: path, errno: errno) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                let e = errno
+                close(fd)
+                throw FileError(operation: "stat", path: path, errno: e)
+            }
+            size = Int(st.st_size)
+        }
+
+        deinit { close(fd) }
+
+        /// Up to `length` bytes at `offset`; fewer only at the end of the file.
+        public func read(offset: Int, length: Int) throws(FileError) -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: max(0, length))
+            var done = 0
+            var failure: Int32 = 0
+            out.withUnsafeMutableBytes { raw in
+                while done < raw.count {
+                    let n = pread(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                    if n < 0 { if errno == EINTR { continue }; failure = errno; return }
+                    if n == 0 { break }
+                    done += n
+                }
+            }
+            guard failure == 0 else { throw FileError(operation: "read", path: path, errno: failure) }
+            if done < out.count { out.removeSubrange(done...) }
+            return out
+        }
+    }
+
     /// Names in a directory (no "." or ".."); empty when it does not exist.
     public static func list(_ directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }

@@ -50,6 +50,9 @@ final class Supervisor: @unchecked Sendable {
         let p = Process()
         p.executableURL = executable
         p.arguments = child.spec.arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment[ShutdownSignal.supervisorEnvironmentKey] = String(getpid())
+        p.environment = environment
         try p.run()
         child.process = p
         child.startedAt = Date()

@@ -19,4 +19,8 @@ uint16_t lapstat_mhd_port(struct MHD_Daemon *daemon);
 /// _GNU_SOURCE, which Swift's Glibc module does not define.
 void lapstat_set_thread_name(const char *name);
 
+/// Asks the kernel to send SIGTERM to the calling process when its parent dies, so the
+/// children of `lapstat up` never outlive it (prctl is variadic). Returns 0 on success.
+int lapstat_die_with_parent(void);
+
 #endif
