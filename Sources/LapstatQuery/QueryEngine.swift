@@ -37,7 +37,9 @@ struct QuantileQuery {
         if let s = p["step"] {
             guard let st = Int64(s), st > 0 else { throw QueryError(message: "step: '\(s)' is not a positive number of milliseconds") }
             guard p["from"] != nil, p["to"] != nil else { throw QueryError(message: "step needs both from and to") }
-            guard (to - from) / st < Self.maxPoints else {
+            // to − from can exceed Int64 for valid but far-apart bounds: that is too many points too.
+            let span = to.subtractingReportingOverflow(from)
+            guard !span.overflow, span.partialValue / st < Self.maxPoints else {
                 throw QueryError(message: "step \(st) ms gives more than \(Self.maxPoints) points over [from, to)")
             }
             step = st
