@@ -23,24 +23,11 @@ struct Benchmark {
     var body: () throws -> Void
 }
 
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func logNormalMicros() -> UInt64 {
-        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        let g = (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-        return UInt64(20_000 * exp(0.8 * g))
-    }
+extension SplitMix64 {
+    mutating func logNormalMicros() -> UInt64 { UInt64(20_000 * exp(0.8 * normal())) }
 }
 
-var rng = Random(state: 1)
+var rng = SplitMix64(seed: 1)
 let n = 100_000
 let values = (0..<n).map { _ in rng.logNormalMicros() }
 let requests = (0..<50).map { "GET /api/v1/items/\($0)" }

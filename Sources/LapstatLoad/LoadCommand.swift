@@ -74,7 +74,7 @@ public enum LoadCommand: RoleCommand {
             let lines = config.count == 0 ? config.linesPerDatagram : min(config.linesPerDatagram, config.count - sent)
             for _ in 0..<lines {
                 let series = Int(rng.next() % UInt64(medians.count))
-                var ms = medians[series] * exp(0.6 * rng.nextGaussian())
+                var ms = medians[series] * exp(0.6 * rng.normal())
                 if rng.next() % 1000 == 0 { ms *= 20 }
                 let app = apps[series / requests.count], request = requests[series % requests.count]
                 datagram.append(contentsOf: "\(request):\(Double(Int(ms * 1000)) / 1000)|ms|#app:\(app)\n".utf8)
@@ -93,26 +93,5 @@ public enum LoadCommand: RoleCommand {
     }
 }
 
-/// A small, fast, seedable generator (Steele, Lea, Flood 2014); reproducible loads.
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Standard normal by Box–Muller.
-    public mutating func nextGaussian() -> Double {
-        let u1 = max(Double(next() >> 11) / Double(1 << 53), 1e-300)
-        let u2 = Double(next() >> 11) / Double(1 << 53)
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-    }
-}
 
 private func pow10(_ x: Double) -> Double { exp(x * 2.302585092994046) }

@@ -85,32 +85,37 @@ struct QueryAPI: Sendable {
 
     private func quantiles(_ p: [String: String]) throws -> HTTPResponse {
         let q = try QuantileQuery(parameters: p, requireQuantiles: true)
-        let groups = try engine.aggregate(q)
+        return seriesResponse(try engine.aggregate(q)) { j, g in
+            var g = g
+            writeSummary(&j, g.summary)
+            if q.exact { g.rows.sort { $0.0 < $1.0 } }
+            writeQuantiles(&j, q.quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
+            guard q.step != nil else { return }
+            j.key("points")
+            j.beginArray()
+            for t in g.points.keys.sorted() {
+                let s = g.points[t]!
+                j.beginObject()
+                j.field("t", t)
+                j.field("count", s.count)
+                writeQuantiles(&j, q.quantiles, s, exactRows: q.exact ? g.pointRows[t, default: []].sorted { $0.0 < $1.0 } : nil)
+                j.endObject()
+            }
+            j.endArray()
+        }
+    }
+
+    /// `{"series":[{"app":…,"request":…, <fields>}, …]}` in (app, request) order.
+    private func seriesResponse(_ groups: [GroupKey: GroupResult], fields: (inout JSONWriter, GroupResult) -> Void) -> HTTPResponse {
         var j = JSONWriter()
         j.beginObject()
         j.key("series")
         j.beginArray()
         for key in groups.keys.sorted() {
-            var g = groups[key]!
             j.beginObject()
             j.field("app", key.app)
             j.field("request", key.request)
-            writeSummary(&j, g.summary)
-            if q.exact { g.rows.sort { $0.0 < $1.0 } }
-            writeQuantiles(&j, q.quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
-            if q.step != nil {
-                j.key("points")
-                j.beginArray()
-                for t in g.points.keys.sorted() {
-                    let s = g.points[t]!
-                    j.beginObject()
-                    j.field("t", t)
-                    j.field("count", s.count)
-                    writeQuantiles(&j, q.quantiles, s, exactRows: q.exact ? g.pointRows[t, default: []].sorted { $0.0 < $1.0 } : nil)
-                    j.endObject()
-                }
-                j.endArray()
-            }
+            fields(&j, groups[key]!)
             j.endObject()
         }
         j.endArray()
@@ -140,21 +145,7 @@ struct QueryAPI: Sendable {
 
     private func series(_ p: [String: String]) throws -> HTTPResponse {
         let q = try QuantileQuery(parameters: p, requireQuantiles: false)
-        let groups = try engine.aggregate(q)
-        var j = JSONWriter()
-        j.beginObject()
-        j.key("series")
-        j.beginArray()
-        for key in groups.keys.sorted() {
-            j.beginObject()
-            j.field("app", key.app)
-            j.field("request", key.request)
-            j.field("count", groups[key]!.summary.count)
-            j.endObject()
-        }
-        j.endArray()
-        j.endObject()
-        return HTTPResponse(text: j.text)
+        return seriesResponse(try engine.aggregate(q)) { j, g in j.field("count", g.summary.count) }
     }
 
     private func status() -> HTTPResponse {

@@ -2,7 +2,7 @@ import Testing
 @testable import LapstatCore
 
 @Suite struct BatchFrameTests {
-    func randomSamples(_ n: Int, _ rng: inout CoreTestRandom) -> [Sample] {
+    func randomSamples(_ n: Int, _ rng: inout SplitMix64) -> [Sample] {
         let apps = ["checkout", "search", "ошибка"]
         let requests = ["GET /", "POST /order", "a:b c", ""]
         return (0..<n).map { _ in
@@ -14,7 +14,7 @@ import Testing
     }
 
     @Test func roundTripsRandomFrames() throws {
-        var rng = CoreTestRandom(seed: 7)
+        var rng = SplitMix64(seed: 7)
         for n in [0, 1, 2, 100, 5000] {
             let samples = randomSamples(n, &rng)
             let frame = BatchFrame(shimID: 0xDEAD_BEEF, sequence: UInt64(n), createdMillis: 1_700_000_000_000, host: "host-a", samples: samples)
@@ -26,7 +26,7 @@ import Testing
     }
 
     @Test func everySingleBitFlipIsDetected() throws {
-        var rng = CoreTestRandom(seed: 8)
+        var rng = SplitMix64(seed: 8)
         let frame = BatchFrame(shimID: 1, sequence: 2, createdMillis: 3, host: "h", samples: randomSamples(20, &rng))
         let bytes = frame.encoded()
         for i in 0..<bytes.count {
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func truncationIsDetected() {
-        var rng = CoreTestRandom(seed: 9)
+        var rng = SplitMix64(seed: 9)
         let bytes = BatchFrame(shimID: 1, sequence: 2, createdMillis: 3, host: "h", samples: randomSamples(50, &rng)).encoded()
         for length in 0..<bytes.count {
             #expect(throws: BatchFrame.DecodeError.self) { try BatchFrame(decoding: Array(bytes.prefix(length))) }
@@ -49,7 +49,7 @@ import Testing
     /// A frame with a valid checksum but nonsense inside (a buggy or hostile sender) must be
     /// refused with a reason, never trap or allocate without bound.
     @Test func garbageWithValidChecksumIsRefused() {
-        var rng = CoreTestRandom(seed: 10)
+        var rng = SplitMix64(seed: 10)
         for _ in 0..<5_000 {
             var body = BatchFrame.magic + [BatchFrame.version]
             body += (0..<Int(rng.next() % 120)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }

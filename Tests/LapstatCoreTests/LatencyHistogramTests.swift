@@ -2,29 +2,11 @@ import Foundation
 import Testing
 @testable import LapstatCore
 
-/// SplitMix64: tiny, fast, and fully determined by its seed, so a failing property test can be
-/// replayed exactly from the seed in its message.
-fileprivate struct TestRandom: RandomNumberGenerator {
-    private var state: UInt64
+fileprivate typealias TestRandom = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1]: never 0, so it is safe under log and as a divisor.
-    mutating func unit() -> Double { Double((next() >> 11) + 1) * 0x1p-53 }
-
-    /// Standard normal by Box–Muller.
-    mutating func normal() -> Double { (-2 * log(unit())).squareRoot() * cos(2 * .pi * unit()) }
-
+extension SplitMix64 {
     /// A value of random magnitude: every bit length 1...64 equally likely.
-    mutating func anyMagnitude() -> UInt64 {
+    fileprivate mutating func anyMagnitude() -> UInt64 {
         let v = next() >> UInt64.random(in: 0...63, using: &self)
         return max(v, 1)
     }

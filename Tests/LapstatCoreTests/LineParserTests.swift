@@ -89,7 +89,7 @@ import Testing
     /// Random bytes, random mutations of good lines: the parser must answer every one
     /// without trapping, and anything it accepts must be within the documented limits.
     @Test func neverTrapsOnGarbage() {
-        var rng = CoreTestRandom(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let seeds = Array("checkout:12.5|ms|@0.5|#app:a,b:c|T1700000000\n".utf8)
         for round in 0..<20_000 {
             var bytes: [UInt8]
@@ -113,15 +113,3 @@ import Testing
     }
 }
 
-/// SplitMix64, seeded, so every run of a property test sees the same inputs.
-struct CoreTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,34 +1,12 @@
 // End-to-end tests: the real `lapstat` binary, each role its own process, talking over
 // loopback ZeroMQ, UDP and HTTP, with a temp data directory.
 import Foundation
+import LapstatCore
 import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A seeded generator so every run sends the same data.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
-
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-
-    /// Standard normal (Box–Muller).
-    mutating func normal() -> Double {
-        let u1 = max(unit(), 0x1p-53), u2 = unit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
-    }
-}
 
 struct SeriesID: Hashable, Comparable, CustomStringConvertible {
     var app: String
@@ -71,7 +49,7 @@ struct Workload {
     static let mediansMs: [Double] = [3, 25, 120, 0.8]
 
     static func make(seed: UInt64, datagramCount: Int, fileLines: Int) -> Workload {
-        var rng = SplitMix64(state: seed)
+        var rng = SplitMix64(seed: seed)
         var w = Workload()
         // StatsD datagrams of ~20 lines in the formats clients send.
         for d in 0..<datagramCount {
@@ -340,7 +318,7 @@ struct LapstatEndToEndTests {
             usleep(300_000)
 
             // 1000 samples: 50 datagrams of 20 lines over 2 apps × 2 requests.
-            var rng = SplitMix64(state: 42)
+            var rng = SplitMix64(seed: 42)
             var expected: [SeriesID: UInt64] = [:]
             let sender = try UDPSender(port: statsdPort)
             for d in 0..<50 {

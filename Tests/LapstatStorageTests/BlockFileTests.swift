@@ -4,20 +4,9 @@ import LapstatCore
 @testable import LapstatStorage
 
 @Suite struct BlockFileTests {
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     /// A sealed block from random frames, plus the samples that went into it.
     func makeBlock(samples n: Int, seed: UInt64) -> (series: [BlockSeries], rows: BlockRows, samples: [Sample]) {
-        var rng = Random(state: seed)
+        var rng = SplitMix64(seed: seed)
         let samples = (0..<n).map { _ in
             Sample(app: "app\(rng.next() % 3)", request: ["GET /", "POST /x", "a:b c"][Int(rng.next() % 3)],
                    timestampMillis: 1_700_000_000_000 + Int64(rng.next() % 60_000),
