@@ -230,3 +230,23 @@ public struct BatchFrame: Sendable, Equatable {
         }
     }
 }
+
+/// A frame's identity: which shim made it and its place in that shim's sequence. Retries
+/// resend the same bytes, so the same identity; storage keeps one copy per identity.
+public struct BatchID: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public var shimID: UInt64
+    public var sequence: UInt64
+
+    public init(shimID: UInt64, sequence: UInt64) {
+        self.shimID = shimID
+        self.sequence = sequence
+    }
+
+    public static func < (a: BatchID, b: BatchID) -> Bool { (a.shimID, a.sequence) < (b.shimID, b.sequence) }
+
+    public var description: String { "\(String(shimID, radix: 16))/\(sequence)" }
+}
+
+extension BatchFrame {
+    public var id: BatchID { BatchID(shimID: shimID, sequence: sequence) }
+}

@@ -62,7 +62,7 @@ final class FrameSender: @unchecked Sendable {
     private func sendPending() {
         while true {
             if waiting == nil {
-                let samples = queue.take(max: settings.batchSize)
+                let (samples, _) = queue.take(max: settings.batchSize)
                 guard !samples.isEmpty else { return }
                 sequence += 1
                 let frame = BatchFrame(shimID: settings.shimID, sequence: sequence, createdMillis: Clock.nowMillis(),

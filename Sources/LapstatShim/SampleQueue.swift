@@ -5,8 +5,12 @@ import Synchronization
 ///
 /// Inputs must never wait on the collection tier, so `push` never blocks: beyond `capacity`
 /// pending samples the newest are dropped and counted. File tailers check
-/// `hasRoomForWaitingInputs` first, since the file itself holds what they have not read yet (issue 3 replaces this with an
-/// on-disk spool). Per-app counters live here because this is where every sample passes.
+/// `hasRoomForWaitingInputs` first, since the file itself holds what they have not read yet.
+///
+/// Samples arrive in chunks (a datagram, a run of lines); a tailer's chunk carries the file
+/// position just after it. `take` reports, per file, the position after the last chunk it
+/// consumed whole, so a checkpoint never claims lines that are not yet in a frame.
+/// Per-app counters live here because this is where every sample passes.
 public final class SampleQueue: Sendable {
     public struct AppCounters: Sendable, Equatable {
         public var received: UInt64 = 0
@@ -14,8 +18,17 @@ public final class SampleQueue: Sendable {
         public var dropped: UInt64 = 0
     }
 
+    struct Chunk {
+        var samples: [Sample]
+        var position: TailPosition?
+    }
+
     struct State {
-        var pending: [Sample] = []
+        var chunks: [Chunk] = []
+        /// Index of the first chunk not yet taken, and how many of its samples were taken.
+        var head = 0
+        var headOffset = 0
+        var pending = 0
         var apps: [String: AppCounters] = [:]
         var lineErrors = LineErrorCounts()
     }
@@ -27,43 +40,59 @@ public final class SampleQueue: Sendable {
         self.capacity = capacity
     }
 
-    /// Adds parsed samples and the input's rejected-line counts.
-    public func push(_ samples: [Sample], errors: LineErrorCounts) {
+    /// Adds parsed samples, the input's rejected-line counts and, for a tailed file, the
+    /// position after this chunk.
+    public func push(_ samples: [Sample], errors: LineErrorCounts, position: TailPosition? = nil) {
         state.withLock { s in
             if errors.total > 0 { s.lineErrors.merge(errors) }
-            let room = max(0, capacity - s.pending.count)
-            for (i, sample) in samples.enumerated() {
-                if i < room {
-                    s.apps[sample.app, default: AppCounters()].received += 1
-                } else {
-                    s.apps[sample.app, default: AppCounters()].received += 1
-                    s.apps[sample.app, default: AppCounters()].dropped += 1
-                }
-            }
-            s.pending.append(contentsOf: samples.prefix(room))
+            let room = max(0, capacity - s.pending)
+            for sample in samples { s.apps[sample.app, default: AppCounters()].received += 1 }
+            for sample in samples.dropFirst(room) { s.apps[sample.app, default: AppCounters()].dropped += 1 }
+            let kept = samples.count <= room ? samples : Array(samples.prefix(room))
+            // An empty chunk still moves a position forward (a run of rejected lines).
+            guard !kept.isEmpty || position != nil else { return }
+            s.chunks.append(Chunk(samples: kept, position: position))
+            s.pending += kept.count
         }
     }
 
-    /// Takes up to `max` pending samples, oldest first.
-    public func take(max: Int) -> [Sample] {
+    /// Takes up to `max` pending samples, oldest first, with the tail positions they complete.
+    public func take(max: Int) -> (samples: [Sample], positions: [TailPosition]) {
         state.withLock { s in
-            if s.pending.count <= max {
-                defer { s.pending.removeAll(keepingCapacity: true) }
-                return s.pending
+            var out: [Sample] = []
+            out.reserveCapacity(Swift.min(max, s.pending))
+            var positions: [String: TailPosition] = [:]
+            while s.head < s.chunks.count {
+                let chunk = s.chunks[s.head]
+                let available = chunk.samples.count - s.headOffset
+                let n = Swift.min(available, max - out.count)
+                out.append(contentsOf: chunk.samples[s.headOffset..<(s.headOffset + n)])
+                if n < available {
+                    s.headOffset += n
+                    break
+                }
+                if let p = chunk.position { positions[p.path] = p }
+                s.head += 1
+                s.headOffset = 0
+                if out.count == max { break }
             }
-            let batch = Array(s.pending.prefix(max))
-            s.pending.removeFirst(max)
-            return batch
+            s.pending -= out.count
+            // Drop consumed chunks once they are the larger part of the array.
+            if s.head > 64 && s.head * 2 > s.chunks.count {
+                s.chunks.removeFirst(s.head)
+                s.head = 0
+            }
+            return (out, positions.values.sorted { $0.path < $1.path })
         }
     }
 
-    public var pendingCount: Int { state.withLock { $0.pending.count } }
+    public var pendingCount: Int { state.withLock { $0.pending } }
 
     /// Whether an input that can wait (a tailed file keeps its own data) should read more.
     /// Half the capacity stays free for UDP, which cannot wait.
     public var hasRoomForWaitingInputs: Bool { pendingCount < capacity / 2 }
 
-    /// Records samples handed to ZeroMQ (or given up on) after `take`.
+    /// Records samples handed on (or given up on) after `take`.
     public func markSent(_ samples: [Sample]) { count(samples) { $0.sent += 1 } }
     public func markDropped(_ samples: [Sample]) { count(samples) { $0.dropped += 1 } }
 
