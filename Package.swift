@@ -27,7 +27,7 @@ let package = Package(
         .target(name: "LapstatStorage", dependencies: ["LapstatCore", "CLZ4"]),
         .target(name: "LapstatIO", dependencies: ["LapstatCore", "CZMQ", "CMicroHTTPD", "CLapstatShims"]),
 
-        .target(name: "LapstatShim", dependencies: ["LapstatCore", "LapstatIO"]),
+        .target(name: "LapstatShim", dependencies: ["LapstatCore", "LapstatIO", "LapstatStorage"]),
         .target(name: "LapstatFanIn", dependencies: ["LapstatIO"]),
         .target(name: "LapstatWriter", dependencies: ["LapstatCore", "LapstatStorage", "LapstatIO"]),
         .target(name: "LapstatQuery", dependencies: ["LapstatCore", "LapstatStorage", "LapstatIO"]),
@@ -41,7 +41,8 @@ let package = Package(
         .executableTarget(name: "LapstatBench", dependencies: ["LapstatCore", "LapstatStorage"]),
 
         .testTarget(name: "LapstatCoreTests", dependencies: ["LapstatCore"]),
-        .testTarget(name: "LapstatStorageTests", dependencies: ["LapstatCore", "LapstatStorage"]),
+        .testTarget(name: "LapstatStorageTests", dependencies: ["LapstatCore", "LapstatStorage", "LapstatQuery"]),
         .testTarget(name: "LapstatEndToEndTests", dependencies: ["lapstat", "LapstatCore"]),
+        .testTarget(name: "LapstatShimTests", dependencies: ["LapstatShim", "LapstatCore"]),
     ]
 )

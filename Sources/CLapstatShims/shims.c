@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 struct MHD_Daemon *lapstat_mhd_start(const char *host, uint16_t port, unsigned int threads,
                                      MHD_AccessHandlerCallback handler, void *handler_cls) {
@@ -40,4 +41,28 @@ void lapstat_set_thread_name(const char *name) {
 
 int lapstat_die_with_parent(void) {
     return prctl(PR_SET_PDEATHSIG, SIGTERM);
+}
+
+long lapstat_recv_counting_drops(int fd, void *buffer, unsigned long length, uint32_t *dropped) {
+    struct iovec iov = { .iov_base = buffer, .iov_len = length };
+    union {
+        char bytes[CMSG_SPACE(sizeof(uint32_t))];
+        struct cmsghdr align;
+    } control;
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes;
+    msg.msg_controllen = sizeof control.bytes;
+    ssize_t n = recvmsg(fd, &msg, 0);
+    if (n < 0) {
+        return -1;
+    }
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+            memcpy(dropped, CMSG_DATA(c), sizeof(uint32_t));
+        }
+    }
+    return (long)n;
 }

@@ -2,11 +2,15 @@ import LapstatIO
 
 /// `lapstat fanin`: the stateless tier between many shims and the writer pool.
 ///
-/// Shims PUSH frames to the frontend (PULL, bound); writers PULL from the backend (PUSH,
-/// bound), and ZeroMQ deals frames round-robin to the writers connected at that moment.
+/// Shims' DEALER sockets connect to the frontend (ROUTER, bound); writers' DEALER sockets
+/// connect to the backend (DEALER, bound). The ROUTER prefixes each frame with the routing
+/// id of the shim that sent it; the backend deals frames round-robin to the writers
+/// connected at that moment; a writer answers with the same envelope, and the ROUTER routes
+/// the acknowledgement back to that shim. This is ZeroMQ's broker pattern (ROUTER–DEALER
+/// proxy), run by libzmq's own proxy loop: frames are moved without being decoded.
 /// Both sides bind so that shims and writers can come and go; fan-ins never talk to each
-/// other, so adding one is adding capacity. The forwarding loop is libzmq's own proxy:
-/// frames are moved without being decoded.
+/// other, so adding one is adding capacity, and holding nothing durable, a fan-in that dies
+/// costs only retries.
 public enum FanInCommand: RoleCommand {
     public static let name = "fanin"
     public static let abstract = "forward batch frames from shims to the writer pool, load-balanced"
@@ -41,8 +45,8 @@ public enum FanInCommand: RoleCommand {
         let shutdown = ShutdownSignal()
         shutdown.install()
         let context = ZMQContext()
-        let frontend = try ZMQSocket(context, .pull)
-        let backend = try ZMQSocket(context, .push)
+        let frontend = try ZMQSocket(context, .router)
+        let backend = try ZMQSocket(context, .dealer)
         try frontend.setReceiveHighWaterMark(config.highWaterMark)
         try backend.setSendHighWaterMark(config.highWaterMark)
         try frontend.bind(config.frontend)

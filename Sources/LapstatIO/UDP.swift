@@ -1,3 +1,4 @@
+import CLapstatShims
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,6 +55,10 @@ public final class UDPReceiver {
         if setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, socklen_t(MemoryLayout<Int32>.size)) != 0 {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }
+        // Ask the kernel to report its drop count for this socket with every datagram, so
+        // loss on UDP is counted, never silent.
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, socklen_t(MemoryLayout<Int32>.size))
         var tv = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         let rc = withUnsafePointer(to: &addr) {
@@ -75,11 +80,22 @@ public final class UDPReceiver {
 
     deinit { close(fd) }
 
+    /// Datagrams the kernel dropped on this socket (receive buffer full) since it was bound,
+    /// as of the last datagram received.
+    public private(set) var kernelDrops: UInt64 = 0
+    private var lastDropCounter: UInt32 = 0
+
     /// Receives one datagram into `buffer`; returns its length, or nil on timeout.
     public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int? {
         while true {
-            let n = recv(fd, buffer.baseAddress, buffer.count, 0)
-            if n >= 0 { return n }
+            var counter = lastDropCounter
+            let n = lapstat_recv_counting_drops(fd, buffer.baseAddress, UInt(buffer.count), &counter)
+            if n >= 0 {
+                // The kernel's counter is 32 bits and wraps; accumulate the differences.
+                kernelDrops &+= UInt64(counter &- lastDropCounter)
+                lastDropCounter = counter
+                return n
+            }
             switch errno {
             case EINTR: continue
             case EAGAIN, EWOULDBLOCK: return nil

@@ -113,6 +113,16 @@ public final class ZMQSocket {
         }
     }
 
+    /// Sends a multipart message (an envelope of routing frames, then the payload).
+    @discardableResult
+    public func send(parts: [[UInt8]], dontWait: Bool = false) throws(ZMQError) -> Bool {
+        for (i, part) in parts.enumerated() {
+            // Only the first part can meet a full queue; later parts of a message always go.
+            guard try send(part, more: i < parts.count - 1, dontWait: dontWait && i == 0) else { return false }
+        }
+        return true
+    }
+
     /// Receives one message part; nil on timeout (see `setReceiveTimeout`).
     public func receive(dontWait: Bool = false) throws(ZMQError) -> [UInt8]? {
         var msg = zmq_msg_t()

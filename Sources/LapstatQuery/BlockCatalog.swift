@@ -4,92 +4,97 @@ import LapstatStorage
 import Synchronization
 
 /// The query service's view of the data directory: every sealed block, known by name at
-/// once and by index once a query needs it. Block files are immutable, so a name always
-/// means the same bytes and an index read once stays valid.
+/// once and by index once a query needs it (`BlockDirectory`), and which stored batches
+/// are duplicates to leave out (`BatchRegistry`). Block files are immutable, so a name
+/// always means the same bytes and an index read once stays valid.
 ///
 /// `refresh` lists the writers' folders on every query: a listing is cheap next to reading
 /// indexes, and it makes a block visible the moment a writer renames it into place,
 /// whichever writer and however many there are. A block is opened only when a query's
 /// window meets the time range in its name, and then only its footer and index are read.
 /// Corrupt files are kept out, counted and reported with their reason.
+///
+/// Exactly-once: each block's batches are registered as its index is loaded; the first
+/// block registered holding a batch owns it, and later copies are returned to the engine as
+/// `Entry.duplicates`, whose rows it skips. A query loads every block whose time range
+/// meets its window before it reads any duplicate set, and every copy of a batch holds the
+/// same timestamps, so any copy whose rows a query could count is registered by then.
 final class BlockCatalog: Sendable {
     struct Entry: Sendable {
-        var path: String
+        var location: BlockLocation
         var index: BlockIndex
-    }
+        /// Batches of this block whose counted copy is in another block: skip their rows.
+        var duplicates: Set<BatchID>
 
-    struct Known {
-        var minTimestamp: Int64
-        var maxTimestamp: Int64
-        var index: BlockIndex?
+        var path: String { location.path }
     }
 
     struct State {
-        var known: [String: Known] = [:]
-        var corrupt: [String: String] = [:]
+        var directory: BlockDirectory
+        var registry = BatchRegistry()
+
+        /// A block leaves (gone from disk, or set aside): its batches leave the registry, so
+        /// a duplicate copy elsewhere becomes the counted one.
+        mutating func forget(_ entry: BlockDirectory.Entry) {
+            if let index = entry.index { registry.unregister(block: entry.location.id, batches: index.batches) }
+        }
     }
 
     let dataDirectory: String
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
+        state = Mutex(State(directory: BlockDirectory(dataDirectory: dataDirectory)))
     }
 
     /// Blocks whose time range meets [from, to), indexes loaded, in path order.
     func blocks(from: Int64, to: Int64) -> [Entry] {
         refresh()
-        let wanted = state.withLock { s in
-            s.known.filter { $0.value.maxTimestamp >= from && $0.value.minTimestamp < to }
-        }
-        var entries: [Entry] = []
-        var loaded: [String: BlockIndex] = [:]
-        var failed: [String: String] = [:]
-        for (path, known) in wanted {
-            if let index = known.index {
-                entries.append(Entry(path: path, index: index))
-                continue
-            }
+        let wanted = state.withLock { $0.directory.entries(meeting: from, to: to) }
+        // Read missing indexes outside the lock: other queries go on meanwhile.
+        var loaded: [(BlockLocation, BlockIndex)] = []
+        var failed: [(BlockLocation, String)] = []
+        for entry in wanted where entry.index == nil {
             do {
-                let reader = try DurableFile.Reader(path: path)
-                let index = try BlockFile.readIndex(fileSize: reader.size, path: path) { offset, length in
-                    try reader.read(offset: offset, length: length)
-                }
-                loaded[path] = index
-                entries.append(Entry(path: path, index: index))
+                loaded.append((entry.location, try BlockDirectory.readIndex(at: entry.location.path)))
             } catch {
-                failed[path] = "\(error)"
+                failed.append((entry.location, "\(error)"))
                 Log.error("skipping block: \(error)")
             }
         }
-        state.withLock { s in
-            for (path, index) in loaded { s.known[path]?.index = index }
-            for (path, reason) in failed {
-                s.known[path] = nil
-                s.corrupt[path] = reason
+        return state.withLock { s in
+            // Path order, so which copy owns a batch does not depend on hash order.
+            for (location, index) in loaded.sorted(by: { $0.0.path < $1.0.path })
+            where s.directory.setIndex(index, for: location) {
+                s.registry.register(block: location.id, batches: index.batches)
             }
+            for (location, reason) in failed {
+                if let entry = s.directory.setAside(location, reason: reason) { s.forget(entry) }
+            }
+            // Duplicates are read only now that every block of this window is registered.
+            var entries: [Entry] = []
+            for w in wanted {
+                guard let current = s.directory.entry(w.location), let index = current.index else { continue }
+                entries.append(Entry(location: w.location, index: index,
+                                     duplicates: s.registry.duplicateBatches(inBlock: w.location.id)))
+            }
+            return entries.sorted { $0.path < $1.path }
         }
-        return entries.sorted { $0.path < $1.path }
     }
 
-    var corruptFiles: [String: String] { state.withLock { $0.corrupt } }
-    var blockCount: Int { state.withLock { $0.known.count } }
+    /// Blocks set aside: path → reason.
+    var corruptFiles: [String: String] { state.withLock { $0.directory.setAside } }
+    var blockCount: Int { state.withLock { $0.directory.count } }
+    /// Stored copies of batches that are not counted because another block holds the
+    /// counted copy, among blocks whose index has been loaded (for `/api/v1/status`).
+    var duplicateBatchCount: Int { state.withLock { $0.registry.duplicateCount } }
 
     func refresh() {
-        var present: [String: (Int64, Int64)] = [:]
-        for writer in DurableFile.list(dataDirectory) {
-            let folder = dataDirectory + "/" + writer
-            for name in DurableFile.list(folder) {
-                guard let parsed = DataLayout.parseBlockFileName(name) else { continue }
-                present[folder + "/" + name] = (parsed.minTimestamp, parsed.maxTimestamp)
-            }
-        }
+        let listing = BlockDirectory.list(dataDirectory)
         state.withLock { s in
-            for (path, range) in present where s.known[path] == nil && s.corrupt[path] == nil {
-                s.known[path] = Known(minTimestamp: range.0, maxTimestamp: range.1, index: nil)
-            }
             // Blocks removed from disk (retention, compaction) leave the catalog too.
-            for gone in s.known.keys where present[gone] == nil { s.known[gone] = nil }
+            for gone in s.directory.merge(listing).removed { s.forget(gone) }
         }
     }
 
@@ -100,8 +105,7 @@ final class BlockCatalog: Sendable {
             return try BlockFile.readRows(bytes, index: entry.index, path: entry.path)
         } catch let error as BlockCorruption {
             state.withLock { s in
-                s.corrupt[entry.path] = "\(error)"
-                s.known[entry.path] = nil
+                if let gone = s.directory.setAside(entry.location, reason: "\(error)") { s.forget(gone) }
             }
             Log.error("setting block aside: \(error)")
             throw error

@@ -20,6 +20,7 @@ public enum QueryCommand: RoleCommand {
     API (times in unix ms, values in ms):
       GET /api/v1/quantiles?app=A&request=R&from=MS&to=MS&q=0.5,0.9,0.99[&step=MS][&exact=1]
       GET /api/v1/series[?app=A&from=MS&to=MS]
+      GET /api/v1/completeness[?app=A]
       GET /api/v1/status
     """
 
@@ -66,6 +67,7 @@ struct QueryAPI: Sendable {
             case "/api/v1/quantiles": return try quantiles(request.query)
             case "/api/v1/series": return try series(request.query)
             case "/api/v1/status": return status()
+            case "/api/v1/completeness": return try completeness(request.query)
             default: return error(404, "no such endpoint: \(request.path)")
             }
         } catch let e as QueryError {
@@ -146,6 +148,52 @@ struct QueryAPI: Sendable {
     private func series(_ p: [String: String]) throws -> HTTPResponse {
         let q = try QuantileQuery(parameters: p, requireQuantiles: false)
         return seriesResponse(try engine.aggregate(q)) { j, g in j.field("count", g.summary.count) }
+    }
+
+    /// The share of each app's samples that is stored: the shims' latest totals, summed.
+    /// `delivered / received` is the fraction behind every figure for that app; `spooled` is
+    /// still on its way, `dropped` is lost for good (and counted), and UDP datagrams the
+    /// kernel dropped before any shim could read them are counted per shim, app unknown.
+    private func completeness(_ p: [String: String]) throws -> HTTPResponse {
+        if let unknown = p.keys.sorted().first(where: { $0 != "app" }) {
+            throw QueryError(message: "unknown parameter '\(unknown)'")
+        }
+        let reports = ShimReports.load(dataDirectory: engine.catalog.dataDirectory)
+        var apps: [String: ShimReport.AppTotals] = [:]
+        for r in reports {
+            for (app, t) in r.apps where p["app"] == nil || p["app"] == app { apps[app, default: .init()].add(t) }
+        }
+        var j = JSONWriter()
+        j.beginObject()
+        j.key("apps")
+        j.beginArray()
+        for app in apps.keys.sorted() {
+            let t = apps[app]!
+            j.beginObject()
+            j.field("app", app)
+            j.field("received", t.received)
+            j.field("delivered", t.delivered)
+            j.field("spooled", t.spooled)
+            j.field("dropped", t.dropped)
+            j.field("completeness", t.received == 0 ? 1 : Double(t.delivered) / Double(t.received))
+            j.endObject()
+        }
+        j.endArray()
+        j.field("udp_kernel_drops", reports.reduce(0) { $0 + $1.udpKernelDrops })
+        j.field("rejected_lines", reports.reduce(0) { $0 + $1.rejectedLines })
+        j.key("shims")
+        j.beginArray()
+        for r in reports {
+            j.beginObject()
+            j.field("shim", String(r.shimID, radix: 16))
+            j.field("host", r.host)
+            j.field("reported_at", r.timeMillis)
+            j.field("udp_kernel_drops", r.udpKernelDrops)
+            j.endObject()
+        }
+        j.endArray()
+        j.endObject()
+        return HTTPResponse(text: j.text)
     }
 
     private func status() -> HTTPResponse {

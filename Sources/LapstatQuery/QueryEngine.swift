@@ -88,8 +88,9 @@ struct GroupKey: Hashable, Comparable {
 }
 
 /// Answers queries from the block catalog. Whole-series summaries are merged where a series
-/// lies inside the window (and inside one step); only series straddling an edge, and
-/// `exact=1`, read sample columns. Percentiles are always computed from merged histograms
+/// lies inside the window (and inside one step); only series straddling an edge, series
+/// holding a batch whose counted copy is in another block (its rows are skipped), and
+/// `exact=1` read sample columns. Percentiles are always computed from merged histograms
 /// (or raw rows), never averaged.
 struct QueryEngine {
     let catalog: BlockCatalog
@@ -102,14 +103,16 @@ struct QueryEngine {
                 guard s.maxTimestamp >= q.from, s.minTimestamp < q.to else { continue }
                 let key = GroupKey(app: s.key.app, request: s.key.request)
                 let inside = s.minTimestamp >= q.from && s.maxTimestamp < q.to && q.bucket(s.minTimestamp) == q.bucket(s.maxTimestamp)
-                if inside && !q.exact {
+                // nil unless some of this series' rows are duplicates; its summary then counts too much.
+                let counted = entry.index.countedRows(of: s, excluding: entry.duplicates)
+                if inside && !q.exact && counted == nil {
                     groups[key, default: GroupResult()].summary.merge(s.summary)
                     if q.step != nil { groups[key, default: GroupResult()].points[q.bucket(s.minTimestamp), default: LatencySummary()].merge(s.summary) }
                     continue
                 }
                 if rows == nil { rows = try catalog.rows(of: entry) }
                 var group = groups[key] ?? GroupResult()
-                for r in s.firstRow..<(s.firstRow + s.rowCount) {
+                for r in (counted ?? [s.rowRange]).joined() {
                     let t = rows!.timestamps[r]
                     guard t >= q.from, t < q.to else { continue }
                     let v = rows!.values[r], w = rows!.weights[r]

@@ -1,83 +1,240 @@
 import LapstatCore
 import LapstatIO
 
-/// Batches queued samples into frames and PUSHes them to the fan-in tier.
+/// Batches queued samples into frames, spools them, sends them to the fan-in tier and
+/// retries until a writer acknowledges each one.
 ///
-/// A frame goes out when `batchSize` samples are pending or `batchDelay` ms have passed,
-/// so a quiet app still sees its samples within a few ms and a busy one pays one ZeroMQ
-/// send per few thousand samples. The PUSH socket connects to every fan-in given and
-/// ZeroMQ spreads frames across the connected ones.
-///
-/// When no fan-in takes a frame (all down, high-water mark reached) the frame waits and
-/// the queue behind it fills; the queue's cap then drops and counts. The socket is owned
-/// by the sender's thread alone.
+/// One thread runs the loop and owns the ZeroMQ DEALER socket, the spool and the delivery
+/// window. Each turn:
+///   1. frames: pending samples become frames when `batchSize` are waiting or `batchDelay`
+///      ms have passed; each frame is appended to the spool with the tail positions it
+///      completes;
+///   2. group commit: one fsync makes every frame appended this turn durable, then the tail
+///      checkpoint is written; only now may the frames be sent (a frame is never on the
+///      wire before it is on disk, so an acknowledged frame is never resent as new data);
+///   3. send what the delivery window says is due (new frames, timed-out retries);
+///   4. take acknowledgements: the frame leaves the window and the spool;
+///   5. apply the spool cap policy;
+///   6. every `reportInterval`, send the shim's totals (`ShimReport`) for the completeness
+///      figures, and save them in the spool directory.
+/// The DEALER socket connects to every fan-in; ZeroMQ spreads frames over the connected
+/// ones and routes each acknowledgement back through the fan-in that carried the frame.
 final class FrameSender: @unchecked Sendable {
     struct Settings {
         var fanins: [String]
         var batchSize: Int
         var batchDelayMilliseconds: Int
         var host: String
-        var shimID: UInt64
-        /// How long to keep trying to deliver queued frames at shutdown.
-        var drainMilliseconds: Int32 = 5000
+        var window: DeliveryWindow.Settings
+        /// How long to wait for outstanding acknowledgements at shutdown; what is still
+        /// unacknowledged then stays in the spool for the next start.
+        var drainMilliseconds: Int64 = 5000
+        /// Memory kept for frame bytes awaiting acknowledgement; beyond it they are read
+        /// back from the spool when (re)sent.
+        var frameCacheBytes: Int = 64 << 20
+        var reportIntervalMillis: Int64 = 5000
+    }
+
+    struct Counters {
+        var frames: UInt64 = 0
+        var acknowledged: UInt64 = 0
+        var duplicates: UInt64 = 0
+        var strayAcks: UInt64 = 0
+        var spoolErrors: UInt64 = 0
     }
 
     private let settings: Settings
     private let queue: SampleQueue
+    private let spool: Spool
     private let socket: ZMQSocket
-    private var sequence: UInt64 = 0
-    private var waiting: (frame: [UInt8], samples: [Sample])? = nil
+    private var window: DeliveryWindow
+    /// Samples per app in every frame still pending, for delivered/dropped counters.
+    private var appCounts: [UInt64: [String: UInt64]] = [:]
+    private var cache: [UInt64: [UInt8]] = [:]
+    private var cacheBytes = 0
+    private var uncommitted: [UInt64] = []
+    private let totals: ShimTotals
+    private var lastReport: Int64 = 0
+    private(set) var counters = Counters()
 
-    init(context: ZMQContext, settings: Settings, queue: SampleQueue) throws {
+    init(context: ZMQContext, settings: Settings, queue: SampleQueue, spool: Spool) throws {
         self.settings = settings
         self.queue = queue
-        socket = try ZMQSocket(context, .push)
-        try socket.setSendHighWaterMark(1000)
+        self.spool = spool
+        self.window = DeliveryWindow(settings: settings.window)
+        self.totals = ShimTotals(spoolDirectory: spool.directory)
+        socket = try ZMQSocket(context, .dealer)
+        try socket.setSendHighWaterMark(Int32(clamping: settings.window.maxInFlight * 2))
         try socket.setImmediate(true)
         for endpoint in settings.fanins { try socket.connect(endpoint) }
+        for frame in spool.recovered {
+            window.enqueue(frame.sequence)
+            appCounts[frame.sequence] = Self.perApp(frame.frame)
+        }
+        if !spool.recovered.isEmpty {
+            let samples = appCounts.values.reduce(0) { $0 + $1.values.reduce(0, +) }
+            Log.info("resending \(spool.recovered.count) spooled frames (\(samples) samples) not acknowledged before the last stop")
+        }
     }
 
-    func run(until shutdown: ShutdownSignal) {
+    func run(until stop: ShutdownSignal) {
         var lastFlush = Clock.monotonicMillis()
-        while !shutdown.isRequested {
+        while !stop.isRequested {
             let now = Clock.monotonicMillis()
             if queue.pendingCount >= settings.batchSize || now - lastFlush >= Int64(settings.batchDelayMilliseconds) {
-                sendPending()
+                buildFrames()
                 lastFlush = now
-            } else {
-                Clock.sleep(milliseconds: 1)
             }
+            turn(receiveTimeout: 1)
         }
-        // Shutdown: everything pending goes out, then the socket lingers to deliver it.
-        sendPending()
-        if let waiting {
-            Log.warn("dropping a frame of \(waiting.samples.count) samples at shutdown: no fan-in took it")
-            queue.markDropped(waiting.samples)
-            self.waiting = nil
+        // Shutdown: spool what the inputs left, then give acknowledgements a bounded time.
+        buildFrames()
+        let deadline = Clock.monotonicMillis() + settings.drainMilliseconds
+        while !window.isIdle && Clock.monotonicMillis() < deadline { turn(receiveTimeout: 10) }
+        commit()
+        report()
+        if !window.isIdle {
+            Log.warn("stopping with \(window.queuedCount + window.inFlightCount) frames unacknowledged; they stay in the spool for the next start")
         }
-        try? socket.setLinger(milliseconds: settings.drainMilliseconds)
     }
 
-    /// Sends frames until the queue is empty or the fan-in tier stops taking them.
-    private func sendPending() {
+    /// Steps 2–5 of the loop.
+    private func turn(receiveTimeout: Int32) {
+        commit()
+        sendDue()
+        receiveAcknowledgements(timeout: receiveTimeout)
+        queue.setDownstreamFull(spool.bytes >= spool.maxBytes / 10 * 9)
+        if Clock.monotonicMillis() - lastReport >= settings.reportIntervalMillis { report() }
+    }
+
+    /// Sends the totals (best effort: the next report replaces a lost one) and saves them.
+    private func report() {
+        lastReport = Clock.monotonicMillis()
+        let r = totals.report(shimID: spool.shimID, host: settings.host, queue: queue, pending: pendingPerApp)
+        _ = try? socket.send(r.encoded(), dontWait: true)
+        totals.persist(r)
+    }
+
+    private func buildFrames() {
         while true {
-            if waiting == nil {
-                let (samples, _) = queue.take(max: settings.batchSize)
-                guard !samples.isEmpty else { return }
-                sequence += 1
-                let frame = BatchFrame(shimID: settings.shimID, sequence: sequence, createdMillis: Clock.nowMillis(),
-                                       host: settings.host, samples: samples)
-                waiting = (frame.encoded(), samples)
-            }
-            guard let (bytes, samples) = waiting else { return }
+            let (samples, positions) = queue.take(max: settings.batchSize)
+            guard !samples.isEmpty || !positions.isEmpty else { return }
             do {
-                guard try socket.send(bytes, dontWait: true) else { return }
-                queue.markSent(samples)
+                let sequence = try spool.takeSequence()
+                let frame = BatchFrame(shimID: spool.shimID, sequence: sequence, createdMillis: Clock.nowMillis(),
+                                       host: settings.host, samples: samples).encoded()
+                let perApp = Self.perApp(samples)
+                if spool.isFull && spool.policy == .dropOldest { dropOldest() }
+                guard try spool.append(sequence: sequence, frame: frame, positions: positions) else {
+                    queue.markDropped(perApp)
+                    continue
+                }
+                counters.frames += 1
+                appCounts[sequence] = perApp
+                remember(sequence, frame)
+                uncommitted.append(sequence)
             } catch {
-                Log.error("\(error); dropping a frame of \(samples.count) samples")
-                queue.markDropped(samples)
+                // Without a spool there is no safe way to send: these samples are lost.
+                counters.spoolErrors += 1
+                queue.markDropped(Self.perApp(samples))
+                Log.error("\(error); dropping \(samples.count) samples")
+                Clock.sleep(milliseconds: 100)
             }
-            waiting = nil
+            if samples.count < settings.batchSize { return }
         }
+    }
+
+    private func commit() {
+        do {
+            try spool.commit()
+            for s in uncommitted { window.enqueue(s) }
+            uncommitted.removeAll(keepingCapacity: true)
+        } catch {
+            counters.spoolErrors += 1
+            Log.error("\(error); will retry the spool commit")
+        }
+    }
+
+    private func sendDue() {
+        let now = Clock.monotonicMillis()
+        for sequence in window.due(nowMillis: now) {
+            guard let frame = cache[sequence] ?? (try? spool.frame(sequence)) else {
+                // Gone from the spool (dropped by the cap policy meanwhile).
+                window.remove(sequence)
+                continue
+            }
+            do {
+                guard try socket.send(frame, dontWait: true) else { return } // no fan-in can take more now
+                window.sent(sequence, nowMillis: now)
+            } catch {
+                Log.error("\(error)")
+                return
+            }
+        }
+    }
+
+    private func receiveAcknowledgements(timeout: Int32) {
+        var wait = timeout
+        while true {
+            try? socket.setReceiveTimeout(milliseconds: wait)
+            guard let message = try? socket.receive() else { return }
+            wait = 0
+            guard let ack = Acknowledgement(decoding: message), ack.batch.shimID == spool.shimID else {
+                counters.strayAcks += 1
+                continue
+            }
+            let sequence = ack.batch.sequence
+            guard window.acknowledged(sequence) else { continue } // a second ack of a retried frame
+            counters.acknowledged += 1
+            if ack.status == .duplicate { counters.duplicates += 1 }
+            spool.markDone(sequence)
+            forget(sequence)
+            if let perApp = appCounts.removeValue(forKey: sequence) { queue.markDelivered(perApp) }
+        }
+    }
+
+    private func dropOldest() {
+        let dropped = spool.dropOldestSegment()
+        guard !dropped.isEmpty else { return }
+        var samples: UInt64 = 0
+        for sequence in dropped {
+            window.remove(sequence)
+            forget(sequence)
+            if let perApp = appCounts.removeValue(forKey: sequence) {
+                samples += perApp.values.reduce(0, +)
+                queue.markDropped(perApp)
+            }
+        }
+        Log.warn("spool reached its cap of \(spool.maxBytes) bytes: dropped the oldest \(dropped.count) frames (\(samples) samples)")
+    }
+
+    private func remember(_ sequence: UInt64, _ frame: [UInt8]) {
+        guard cacheBytes + frame.count <= settings.frameCacheBytes else { return }
+        cache[sequence] = frame
+        cacheBytes += frame.count
+    }
+
+    private func forget(_ sequence: UInt64) {
+        if let f = cache.removeValue(forKey: sequence) { cacheBytes -= f.count }
+    }
+
+    /// Pending samples per app: how many samples each app stands to lose or gain.
+    var pendingPerApp: [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for perApp in appCounts.values { for (app, n) in perApp { out[app, default: 0] += n } }
+        return out
+    }
+
+    static func perApp(_ samples: [Sample]) -> [String: UInt64] {
+        var out: [String: UInt64] = [:]
+        for s in samples { out[s.app, default: 0] += 1 }
+        return out
+    }
+
+    static func perApp(_ frame: [UInt8]) -> [String: UInt64] {
+        guard let decoded = try? BatchFrame(decoding: frame) else { return [:] }
+        var out: [String: UInt64] = [:]
+        for i in decoded.seriesIndex { out[decoded.series[Int(i)].app, default: 0] += 1 }
+        return out
     }
 }

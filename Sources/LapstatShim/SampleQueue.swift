@@ -13,8 +13,11 @@ import Synchronization
 /// Per-app counters live here because this is where every sample passes.
 public final class SampleQueue: Sendable {
     public struct AppCounters: Sendable, Equatable {
+        /// Samples parsed from the app's lines.
         public var received: UInt64 = 0
-        public var sent: UInt64 = 0
+        /// Samples in frames a writer acknowledged (stored durably).
+        public var delivered: UInt64 = 0
+        /// Samples given up on: memory queue full, spool cap policy.
         public var dropped: UInt64 = 0
     }
 
@@ -31,10 +34,13 @@ public final class SampleQueue: Sendable {
         var pending = 0
         var apps: [String: AppCounters] = [:]
         var lineErrors = LineErrorCounts()
+        var udpKernelDrops: UInt64 = 0
     }
 
     public let capacity: Int
     private let state = Mutex(State())
+    /// Set by the sender while its spool is nearly full: tailers then leave lines in their files.
+    private let downstreamFull = Atomic<Bool>(false)
 
     public init(capacity: Int) {
         self.capacity = capacity
@@ -90,19 +96,26 @@ public final class SampleQueue: Sendable {
 
     /// Whether an input that can wait (a tailed file keeps its own data) should read more.
     /// Half the capacity stays free for UDP, which cannot wait.
-    public var hasRoomForWaitingInputs: Bool { pendingCount < capacity / 2 }
+    public var hasRoomForWaitingInputs: Bool {
+        !downstreamFull.load(ordering: .relaxed) && pendingCount < capacity / 2
+    }
 
-    /// Records samples handed on (or given up on) after `take`.
-    public func markSent(_ samples: [Sample]) { count(samples) { $0.sent += 1 } }
-    public func markDropped(_ samples: [Sample]) { count(samples) { $0.dropped += 1 } }
+    public func setDownstreamFull(_ full: Bool) { downstreamFull.store(full, ordering: .relaxed) }
 
-    private func count(_ samples: [Sample], _ bump: (inout AppCounters) -> Void) {
+    /// Records the samples of a frame, per app, once its fate is known.
+    public func markDelivered(_ perApp: [String: UInt64]) { count(perApp, \.delivered) }
+    public func markDropped(_ perApp: [String: UInt64]) { count(perApp, \.dropped) }
+
+    private func count(_ perApp: [String: UInt64], _ field: WritableKeyPath<AppCounters, UInt64>) {
         state.withLock { s in
-            for sample in samples { bump(&s.apps[sample.app, default: AppCounters()]) }
+            for (app, n) in perApp { s.apps[app, default: AppCounters()][keyPath: field] += n }
         }
     }
 
-    public var snapshot: (apps: [String: AppCounters], lineErrors: LineErrorCounts) {
-        state.withLock { ($0.apps, $0.lineErrors) }
+    /// The UDP socket's kernel drop count (datagrams lost before the shim could read them).
+    public func setUDPKernelDrops(_ total: UInt64) { state.withLock { $0.udpKernelDrops = total } }
+
+    public var snapshot: (apps: [String: AppCounters], lineErrors: LineErrorCounts, udpKernelDrops: UInt64) {
+        state.withLock { ($0.apps, $0.lineErrors, $0.udpKernelDrops) }
     }
 }

@@ -20,9 +20,17 @@ public enum ShimCommand: RoleCommand {
                              for a tailed file its name up to the first dot)
       --host NAME            host name stamped on every batch (default: this machine's)
       --batch-size N         samples per frame at most (default 4096)
-      --batch-delay-ms N     longest a sample waits for its frame to fill (default 5)
-      --max-pending N        samples held in memory when the fan-in tier is slow; beyond it
-                             the newest are dropped and counted (default 1000000)
+      --batch-delay-ms N     longest a sample waits for its frame to fill (default 20)
+      --max-pending N        samples held in memory before they are spooled; beyond it the
+                             newest UDP samples are dropped and counted (default 1000000)
+      --spool-dir DIR        on-disk spool of frames awaiting acknowledgement, the shim's
+                             identity and the tail checkpoints (default ./data/_spool/shim)
+      --spool-max-bytes N    spool cap in bytes (default 1073741824)
+      --spool-full POLICY    at the cap: drop-oldest (default) or drop-newest; dropped
+                             samples are counted. Tailed files pause at 90% instead.
+      --ack-timeout-ms N     resend a frame not acknowledged after N ms, doubling per retry
+                             up to 60 s (default 5000)
+      --max-inflight N       frames sent and not yet acknowledged at most (default 256)
       --stats-interval-s N   log counters every N seconds (default 10; 0 disables)
     """
 
@@ -36,11 +44,17 @@ public enum ShimCommand: RoleCommand {
         var batchDelay: Int
         var maxPending: Int
         var statsInterval: Int
+        var spoolDirectory: String
+        var spoolMaxBytes: Int
+        var spoolPolicy: SpoolFullPolicy
+        var ackTimeout: Int64
+        var maxInFlight: Int
     }
 
     static func parse(_ raw: [String]) throws -> Configuration {
         let args = try Arguments(raw, valued: ["--statsd", "--fanin", "--tail", "--app", "--host", "--batch-size",
-                                               "--batch-delay-ms", "--max-pending", "--stats-interval-s"])
+                                               "--batch-delay-ms", "--max-pending", "--stats-interval-s", "--spool-dir",
+                                               "--spool-max-bytes", "--spool-full", "--ack-timeout-ms", "--max-inflight"])
         // Pair each --app with the --tail right before it; an --app before any --tail is the UDP default.
         var tails: [(String, String)] = []
         var udpApp = "unknown"
@@ -61,15 +75,24 @@ public enum ShimCommand: RoleCommand {
             statsd = try args.hostPort("--statsd", default: "127.0.0.1:8125")
         }
         let fanins = args.values(of: "--fanin").compactMap(\.value)
+        let policyText = args.string("--spool-full", default: SpoolFullPolicy.dropOldest.rawValue)
+        guard let policy = SpoolFullPolicy(rawValue: policyText) else {
+            throw Arguments.Error.badValue(option: "--spool-full", value: policyText, expected: "drop-oldest or drop-newest")
+        }
         return Configuration(
             statsd: statsd,
             fanins: fanins.isEmpty ? ["tcp://127.0.0.1:5570"] : fanins,
             tails: tails, udpApp: udpApp,
             host: args.string("--host") ?? hostName(),
             batchSize: max(1, try args.int("--batch-size", default: 4096)),
-            batchDelay: max(1, try args.int("--batch-delay-ms", default: 5)),
+            batchDelay: max(1, try args.int("--batch-delay-ms", default: 20)),
             maxPending: max(1, try args.int("--max-pending", default: 1_000_000)),
-            statsInterval: try args.int("--stats-interval-s", default: 10))
+            statsInterval: try args.int("--stats-interval-s", default: 10),
+            spoolDirectory: args.string("--spool-dir", default: "./data/_spool/shim"),
+            spoolMaxBytes: max(1 << 20, try args.int("--spool-max-bytes", default: 1 << 30)),
+            spoolPolicy: policy,
+            ackTimeout: Int64(max(10, try args.int("--ack-timeout-ms", default: 5000))),
+            maxInFlight: max(1, try args.int("--max-inflight", default: 256)))
     }
 
     public static func main(_ args: [String]) -> Int32 {
@@ -82,13 +105,14 @@ public enum ShimCommand: RoleCommand {
         shutdown.install()
         let queue = SampleQueue(capacity: config.maxPending)
         let context = ZMQContext()
-        var shimID: UInt64 = 0
-        while shimID == 0 { shimID = UInt64.random(in: 1...UInt64.max) }
+        let spool = try Spool(directory: config.spoolDirectory, maxBytes: config.spoolMaxBytes, policy: config.spoolPolicy)
+        let shimID = spool.shimID
         let sender = try FrameSender(
             context: context,
             settings: .init(fanins: config.fanins, batchSize: config.batchSize, batchDelayMilliseconds: config.batchDelay,
-                            host: config.host, shimID: shimID),
-            queue: queue)
+                            host: config.host,
+                            window: .init(maxInFlight: config.maxInFlight, ackTimeoutMillis: config.ackTimeout)),
+            queue: queue, spool: spool)
 
         var inputs: [pthread_t] = []
         if let address = config.statsd {
@@ -97,7 +121,7 @@ public enum ShimCommand: RoleCommand {
             inputs.append(Thread.start(name: "statsd") { input.run(until: shutdown) })
         }
         for (path, app) in config.tails {
-            let tailer = FileTailer(path: path, app: app, queue: queue)
+            let tailer = FileTailer(path: path, app: app, queue: queue, resumeFrom: spool.tailPositions[path])
             Log.info("tailing \(path) as app \(app)")
             inputs.append(Thread.start(name: "tail") { tailer.run(until: shutdown) })
         }
@@ -128,13 +152,13 @@ public enum ShimCommand: RoleCommand {
     }
 
     static func logCounters(_ queue: SampleQueue) {
-        let (apps, errors) = queue.snapshot
+        let (apps, errors, kernelDrops) = queue.snapshot
         let perApp = apps.keys.sorted().map { app -> String in
             let c = apps[app]!
-            return "\(app) received=\(c.received) sent=\(c.sent) dropped=\(c.dropped)"
+            return "\(app) received=\(c.received) delivered=\(c.delivered) dropped=\(c.dropped)"
         }
         let reasons = LineError.allCases.filter { errors[$0] > 0 }.map { "\($0.reason)=\(errors[$0])" }
-        Log.info("counters: \(perApp.joined(separator: "; "))\(reasons.isEmpty ? "" : "; rejected lines: " + reasons.joined(separator: " "))")
+        Log.info("counters (this run): \(perApp.joined(separator: "; ")); udp_kernel_drops=\(kernelDrops)\(reasons.isEmpty ? "" : "; rejected lines: " + reasons.joined(separator: " "))")
     }
 
     static func hostName() -> String {

@@ -24,6 +24,7 @@ final class StatsDInput: @unchecked Sendable {
         defer { buffer.deallocate() }
         var samples: [Sample] = []
         samples.reserveCapacity(256)
+        var reportedDrops: UInt64 = 0
         while !shutdown.isRequested {
             let n: Int?
             do {
@@ -34,6 +35,10 @@ final class StatsDInput: @unchecked Sendable {
                 continue
             }
             guard let n else { continue }
+            if receiver.kernelDrops != reportedDrops {
+                reportedDrops = receiver.kernelDrops
+                queue.setUDPKernelDrops(reportedDrops)
+            }
             var errors = LineErrorCounts()
             parser.parseLines(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), receivedAtMillis: Clock.nowMillis(),
                               into: &samples, errors: &errors)

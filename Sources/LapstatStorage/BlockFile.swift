@@ -7,32 +7,38 @@ import LapstatCore
 /// - Immutable once renamed into place; a writer never appends, so a reader never sees a
 ///   block change under it. Files are written as `*.partial`, fsync'd, then renamed.
 /// - Queries for counts and quantiles read only the footer and the index (series summaries
-///   with histograms); columns are decompressed only for `exact=1`, raw export, or a block
-///   that straddles the query window.
+///   with histograms); columns are decompressed only for `exact=1`, raw export, a block
+///   that straddles the query window, or a series holding a batch counted in another block.
 /// - The index and every column have a CRC-32C, and the 8-byte header's fields must hold
 ///   their only valid values. A truncated or corrupted file is reported with its path and
 ///   offset and set aside; it is never read as data.
+/// - The index names every batch (`BatchID`) in the block, and each series says which of
+///   its rows came from which batch, so a batch stored twice (a retried frame that reached
+///   two writers) can be counted once: see `BatchRegistry`.
 ///
 /// Layout (little-endian; the byte-by-byte description with field widths is in docs/format.md):
 ///
 ///     ┌───────────────────────────────┐ 0
 ///     │ "LAPS" │ version u16 │ 0 u16  │ header, 8 bytes
 ///     ├───────────────────────────────┤ 8
-///     │ column 0 (LZ4 block)          │ timestamps: per series, Δ ms varints (first vs block min)
+///     │ column 0 (LZ4 block)          │ timestamps: per series, zig-zag Δ ms varints (first vs block min)
 ///     │ column 1 (LZ4 block)          │ values: µs varints
 ///     │ column 2 (LZ4 block)          │ weights: varints
 ///     ├───────────────────────────────┤ index offset
-///     │ index (uncompressed)          │ writer, sequence, time range, row count, strings, columns, series
+///     │ index (uncompressed)          │ writer, sequence, time range, row count, batches, strings,
+///     │                               │ columns, series (with batch runs and summaries)
 ///     ├───────────────────────────────┤
 ///     │ index offset u64 │ index length u64 │ index CRC-32C u32 │ "LAPE" │ footer, 24 bytes
 ///     └───────────────────────────────┘
 ///
-/// Rows are ordered by series (in `SeriesKey` order), then by timestamp, so the timestamp
-/// column is small non-negative deltas and each series is one contiguous row range.
+/// Rows are ordered by series (in `SeriesKey` order), then by batch (the batch's position in
+/// the block's batch list), then by timestamp. Each series is one contiguous row range made
+/// of one run per batch; timestamps rise within a run and may fall between runs, hence
+/// signed deltas.
 public enum BlockFile {
     public static let magic: [UInt8] = Array("LAPS".utf8)
     public static let footerMagic: [UInt8] = Array("LAPE".utf8)
-    public static let version: UInt16 = 1
+    public static let version: UInt16 = 2
     public static let headerSize = 8
     public static let footerSize = 24
     static let maxIndexEntries = 1 << 24
@@ -54,14 +60,32 @@ public struct ColumnExtent: Sendable, Equatable {
     public var checksum: UInt32
 }
 
-/// One series in a block: identity, row range, time range and summary.
+/// Consecutive rows of one series that came from one batch: `rowCount` rows from the
+/// block's batch number `batch` (an index into `BlockIndex.batches` / `BlockRows.batches`).
+public struct BatchRun: Sendable, Equatable {
+    public var batch: Int
+    public var rowCount: Int
+
+    public init(batch: Int, rowCount: Int) {
+        self.batch = batch
+        self.rowCount = rowCount
+    }
+}
+
+/// One series in a block: identity, row range, time range, where its rows came from, and
+/// the summary of all its rows.
 public struct BlockSeries: Sendable, Equatable {
     public var key: SeriesKey
     public var firstRow: Int
     public var rowCount: Int
     public var minTimestamp: Int64
     public var maxTimestamp: Int64
+    /// The series' rows batch by batch, in row order: batch indexes strictly increase and the
+    /// row counts add up to `rowCount`.
+    public var batchRuns: [BatchRun]
     public var summary: LatencySummary
+
+    public var rowRange: Range<Int> { firstRow..<(firstRow + rowCount) }
 }
 
 /// What a reader gets from the index without touching the columns.
@@ -71,15 +95,46 @@ public struct BlockIndex: Sendable, Equatable {
     public var minTimestamp: Int64
     public var maxTimestamp: Int64
     public var rowCount: Int
+    /// Every batch stored in this block, in arrival order, each once.
+    public var batches: [BatchID]
     public var columns: [ColumnExtent]
     public var series: [BlockSeries]
 }
 
-/// A block's rows in memory, decoded (what `exact=1` and raw export work from).
+/// A block's rows in memory, decoded (what `exact=1` and raw export work from), with the
+/// block's batch list that the series' `batchRuns` refer to.
+///
+/// The batch list travels here rather than in a separate sealed-block type so that
+/// `BlockBuilder.seal()` keeps returning `(series, rows)` for its callers.
 public struct BlockRows: Sendable, Equatable {
     public var timestamps: [Int64]
     public var values: [UInt64]
     public var weights: [UInt32]
+    public var batches: [BatchID] = []
+}
+
+extension BlockIndex {
+    /// The rows of `series` that count once the batches in `excluded` are left out (their
+    /// counted copy is in another block), as row ranges in order; nil when no run of this
+    /// series is excluded, so the caller can use the series' summary as it is.
+    public func countedRows(of series: BlockSeries, excluding excluded: Set<BatchID>) -> [Range<Int>]? {
+        guard !excluded.isEmpty else { return nil }
+        var ranges: [Range<Int>] = []
+        var skipped = false
+        var row = series.firstRow
+        for run in series.batchRuns {
+            let end = row + run.rowCount
+            if excluded.contains(batches[run.batch]) {
+                skipped = true
+            } else if let last = ranges.last, last.upperBound == row {
+                ranges[ranges.count - 1] = last.lowerBound..<end
+            } else {
+                ranges.append(row..<end)
+            }
+            row = end
+        }
+        return skipped ? ranges : nil
+    }
 }
 
 /// A file that failed its checks: which file, where, and why. The query service counts these
@@ -99,8 +154,9 @@ public struct BlockCorruption: Error, Equatable, CustomStringConvertible {
 }
 
 extension BlockFile {
-    /// Encodes sealed rows. `series` must be sorted and their row ranges must tile `rows`
-    /// in order (BlockBuilder guarantees both).
+    /// Encodes sealed rows. `series` must be sorted, their row ranges must tile `rows` in
+    /// order, and their batch runs must cover their rows and refer to `rows.batches`, which
+    /// holds each batch once (BlockBuilder guarantees all of it).
     public static func encode(writer: String, sequence: UInt64, series: [BlockSeries], rows: BlockRows) throws -> [UInt8] {
         let minTs = series.map(\.minTimestamp).min() ?? 0
         let maxTs = series.map(\.maxTimestamp).max() ?? 0
@@ -110,11 +166,12 @@ extension BlockFile {
         out.writeFixed(UInt16(0))
 
         // Column encodings: varints of deltas/values, then LZ4 over the varint bytes.
+        // Timestamps rise within a batch run but may fall between runs: zig-zag deltas.
         var ts = ByteWriter(capacity: rows.timestamps.count * 2)
         for s in series {
             var previous = minTs
-            for row in s.firstRow..<(s.firstRow + s.rowCount) {
-                ts.writeVarint(UInt64(rows.timestamps[row] - previous))
+            for row in s.rowRange {
+                ts.writeSignedVarint(rows.timestamps[row] &- previous)
                 previous = rows.timestamps[row]
             }
         }
@@ -132,12 +189,13 @@ extension BlockFile {
         }
 
         let indexOffset = out.count
-        var index = ByteWriter(capacity: 64 + series.count * 64)
+        var index = ByteWriter(capacity: 64 + rows.batches.count * 2 + series.count * 64)
         index.writeString(writer)
         index.writeVarint(sequence)
         index.writeSignedVarint(minTs)
         index.writeSignedVarint(maxTs)
         index.writeVarint(UInt64(rows.values.count))
+        encodeBatches(rows.batches, into: &index)
         var strings: [String] = []
         var stringIndex: [String: UInt64] = [:]
         func intern(_ s: String) -> UInt64 {
@@ -164,6 +222,11 @@ extension BlockFile {
             index.writeVarint(UInt64(s.rowCount))
             index.writeSignedVarint(s.minTimestamp - minTs)
             index.writeVarint(UInt64(s.maxTimestamp - s.minTimestamp))
+            index.writeVarint(UInt64(s.batchRuns.count))
+            for run in s.batchRuns {
+                index.writeVarint(UInt64(run.batch))
+                index.writeVarint(UInt64(run.rowCount))
+            }
             s.summary.encode(into: &index)
         }
         out.writeBytes(index.bytes)
@@ -172,6 +235,29 @@ extension BlockFile {
         out.writeFixed(CRC32C.checksum(index.bytes))
         out.writeBytes(footerMagic)
         return out.bytes
+    }
+
+    /// The batch list: a table of the distinct shim ids (fixed 8 bytes each: they are random),
+    /// then per batch its shim's position in that table and its sequence as a zig-zag delta
+    /// from the previous batch of the same shim. A shim's sequences are dense and arrive
+    /// nearly in order, so a batch usually costs 2 bytes.
+    private static func encodeBatches(_ batches: [BatchID], into w: inout ByteWriter) {
+        var shims: [UInt64] = []
+        var shimIndex: [UInt64: Int] = [:]
+        for b in batches where shimIndex[b.shimID] == nil {
+            shimIndex[b.shimID] = shims.count
+            shims.append(b.shimID)
+        }
+        w.writeVarint(UInt64(shims.count))
+        for id in shims { w.writeFixed(id) }
+        w.writeVarint(UInt64(batches.count))
+        var previous = [UInt64](repeating: 0, count: shims.count)
+        for b in batches {
+            let i = shimIndex[b.shimID]!
+            w.writeVarint(UInt64(i))
+            w.writeSignedVarint(Int64(bitPattern: b.sequence &- previous[i]))
+            previous[i] = b.sequence
+        }
     }
 
     /// Reads and verifies header, footer and index from a whole file in memory.
@@ -220,12 +306,15 @@ extension BlockFile {
         guard actual == indexCRC else { throw corrupt(Int(indexOffset), "index checksum mismatch (stored \(indexCRC), computed \(actual))") }
 
         var r = ByteReader(indexBytes)
+        /// A position in the index as a file offset, for reports.
+        func at(_ position: Int) -> Int { Int(indexOffset) + position - indexBytes.startIndex }
         do {
             let writer = try r.readString()
             let sequence = try r.readVarint()
             let minTs = try r.readSignedVarint()
             let maxTs = try r.readSignedVarint()
             let rowCount = try r.readCount(max: maxIndexEntries * 64)
+            let batches = try decodeBatches(&r, corrupt: { corrupt(at($0), $1) })
             let stringCount = try r.readCount(max: min(maxIndexEntries, r.remaining))
             var strings: [String] = []
             strings.reserveCapacity(stringCount)
@@ -233,14 +322,16 @@ extension BlockFile {
             let columnCount = try r.readCount(max: 64)
             var columns: [ColumnExtent] = []
             for _ in 0..<columnCount {
-                let at = r.position
-                guard let column = BlockColumn(rawValue: try r.readByte()) else { throw corrupt(at, "unknown column id") }
+                let start = r.position
+                guard let column = BlockColumn(rawValue: try r.readByte()) else { throw corrupt(at(start), "unknown column id") }
                 let e = ColumnExtent(column: column, offset: try r.readVarint(), compressedLength: try r.readVarint(),
                                      rawLength: try r.readVarint(), checksum: try r.readFixed(UInt32.self))
-                guard e.offset >= UInt64(headerSize), e.offset.addingReportingOverflow(e.compressedLength).partialValue <= indexOffset,
-                      e.compressedLength <= indexOffset else {
-                    throw corrupt(at, "column \(column) extent lies outside the data section")
+                let end = e.offset.addingReportingOverflow(e.compressedLength)
+                guard e.offset >= UInt64(headerSize), !end.overflow, end.partialValue <= indexOffset else {
+                    throw corrupt(at(start), "column \(column) extent lies outside the data section")
                 }
+                // No LZ4 block is larger; this also keeps the length within Int.
+                guard e.rawLength <= UInt64(Int32.max) else { throw corrupt(at(start), "column \(column) raw length out of range") }
                 columns.append(e)
             }
             let seriesCount = try r.readCount(max: min(maxIndexEntries, r.remaining))
@@ -248,36 +339,78 @@ extension BlockFile {
             series.reserveCapacity(seriesCount)
             var nextRow = 0
             for _ in 0..<seriesCount {
-                let at = r.position
+                let start = r.position
                 var ref: [String] = []
                 for _ in 0..<4 {
                     let i = try r.readVarint()
-                    guard i < UInt64(strings.count) else { throw corrupt(at, "series refers to missing string \(i)") }
+                    guard i < UInt64(strings.count) else { throw corrupt(at(start), "series refers to missing string \(i)") }
                     ref.append(strings[Int(i)])
                 }
                 let firstRow = try r.readCount(max: rowCount)
                 let rows = try r.readCount(max: rowCount)
                 let lo = minTs &+ (try r.readSignedVarint())
                 let span = try r.readVarint()
-                guard span <= UInt64(Int64.max) else { throw corrupt(at, "series time span out of range") }
+                guard span <= UInt64(Int64.max) else { throw corrupt(at(start), "series time span out of range") }
+                // Runs: batch indexes strictly rising (each batch once per series, in block
+                // order), no empty run, row counts adding up to the series' rows.
+                let runCount = try r.readCount(max: min(rows, r.remaining))
+                var runs: [BatchRun] = []
+                runs.reserveCapacity(runCount)
+                var runRows = 0
+                for _ in 0..<runCount {
+                    let batch = try r.readCount(max: maxIndexEntries)
+                    let count = try r.readCount(max: rows)
+                    let previous = runs.last?.batch ?? -1
+                    guard batch < batches.count, previous < batch, count > 0 else {
+                        throw corrupt(at(start), "series batch run (\(batch), \(count)) is out of range or order")
+                    }
+                    runs.append(BatchRun(batch: batch, rowCount: count))
+                    runRows += count
+                }
                 let summary = try LatencySummary(decoding: &r)
-                guard firstRow == nextRow, summary.receivedCount == UInt64(rows) else {
-                    throw corrupt(at, "series rows \(firstRow)+\(rows) do not follow row \(nextRow) or disagree with its summary")
+                guard firstRow == nextRow, runRows == rows, summary.receivedCount == UInt64(rows) else {
+                    throw corrupt(at(start), "series rows \(firstRow)+\(rows) do not follow row \(nextRow) or disagree with its batch runs (\(runRows)) or summary")
                 }
                 nextRow += rows
                 series.append(BlockSeries(key: SeriesKey(app: ref[0], request: ref[1], host: ref[2], tags: ref[3]),
                                           firstRow: firstRow, rowCount: rows, minTimestamp: lo, maxTimestamp: lo &+ Int64(span),
-                                          summary: summary))
+                                          batchRuns: runs, summary: summary))
             }
             guard nextRow == rowCount else { throw corrupt(Int(indexOffset), "series cover \(nextRow) rows, block says \(rowCount)") }
-            guard r.isAtEnd else { throw corrupt(Int(indexOffset) + r.position - indexBytes.startIndex, "trailing bytes in index") }
+            guard r.isAtEnd else { throw corrupt(at(r.position), "trailing bytes in index") }
             return BlockIndex(writer: writer, sequence: sequence, minTimestamp: minTs, maxTimestamp: maxTs,
-                              rowCount: rowCount, columns: columns, series: series)
+                              rowCount: rowCount, batches: batches, columns: columns, series: series)
         } catch let e as BlockCorruption {
             throw e
         } catch {
-            throw corrupt(Int(indexOffset) + r.position - indexBytes.startIndex, "\(error)")
+            throw corrupt(at(r.position), "\(error)")
         }
+    }
+
+    /// The batch list written by `encodeBatches`; every shim reference in range and every
+    /// batch listed once (the registry relies on it).
+    private static func decodeBatches(_ r: inout ByteReader, corrupt: (Int, String) -> BlockCorruption) throws -> [BatchID] {
+        let shimCount = try r.readCount(max: min(maxIndexEntries, r.remaining / 8))
+        var shims: [UInt64] = []
+        shims.reserveCapacity(shimCount)
+        for _ in 0..<shimCount { shims.append(try r.readFixed(UInt64.self)) }
+        // A batch takes at least 2 bytes: this bounds the allocation by the index's size.
+        let count = try r.readCount(max: min(maxIndexEntries, r.remaining / 2))
+        var batches: [BatchID] = []
+        batches.reserveCapacity(count)
+        var seen = Set<BatchID>(minimumCapacity: count)
+        var previous = [UInt64](repeating: 0, count: shimCount)
+        for _ in 0..<count {
+            let start = r.position
+            let shim = try r.readVarint()
+            guard shim < UInt64(shimCount) else { throw corrupt(start, "batch refers to missing shim \(shim)") }
+            let sequence = previous[Int(shim)] &+ UInt64(bitPattern: try r.readSignedVarint())
+            previous[Int(shim)] = sequence
+            let id = BatchID(shimID: shims[Int(shim)], sequence: sequence)
+            guard seen.insert(id).inserted else { throw corrupt(start, "batch \(id) is listed twice") }
+            batches.append(id)
+        }
+        return batches
     }
 
     /// Decompresses and decodes every column, verifying checksums and row counts.
@@ -285,6 +418,11 @@ extension BlockFile {
         func corrupt(_ offset: UInt64, _ reason: String) -> BlockCorruption { BlockCorruption(path: path, offset: Int(offset), reason: reason) }
         func column(_ c: BlockColumn) throws(BlockCorruption) -> ByteReader {
             guard let e = index.columns.first(where: { $0.column == c }) else { throw corrupt(0, "column \(c) missing") }
+            // The index was verified against a file of its own size; this one may differ.
+            let end = e.offset.addingReportingOverflow(e.compressedLength)
+            guard !end.overflow, end.partialValue <= UInt64(file.count) else {
+                throw corrupt(e.offset, "column \(c) extends past the end of the file")
+            }
             let compressed = file[Int(e.offset)..<Int(e.offset + e.compressedLength)]
             let crc = CRC32C.checksum(compressed)
             guard crc == e.checksum else { throw corrupt(e.offset, "column \(c) checksum mismatch (stored \(e.checksum), computed \(crc))") }
@@ -292,7 +430,7 @@ extension BlockFile {
                 return ByteReader(try LZ4.decompress(compressed, rawLength: Int(e.rawLength)))
             } catch { throw corrupt(e.offset, "column \(c): \(error)") }
         }
-        var rows = BlockRows(timestamps: [], values: [], weights: [])
+        var rows = BlockRows(timestamps: [], values: [], weights: [], batches: index.batches)
         rows.timestamps.reserveCapacity(index.rowCount)
         rows.values.reserveCapacity(index.rowCount)
         rows.weights.reserveCapacity(index.rowCount)
@@ -303,7 +441,7 @@ extension BlockFile {
             for s in index.series {
                 var previous = index.minTimestamp
                 for _ in 0..<s.rowCount {
-                    previous &+= Int64(truncatingIfNeeded: try ts.readVarint())
+                    previous &+= try ts.readSignedVarint()
                     rows.timestamps.append(previous)
                 }
             }

@@ -4,13 +4,16 @@ import LapstatCore
 public struct BlockStore {
     public let directory: String
     public let writer: String
+    /// False only for benchmarks: blocks are renamed into place without fsync.
+    public let fsync: Bool
     private var nextSequence: UInt64
 
     /// Opens (creating) the folder, removes partial files left by a crash and continues
     /// the sequence after the highest block already there.
-    public init(directory: String, writer: String) throws(FileError) {
+    public init(directory: String, writer: String, fsync: Bool = true) throws(FileError) {
         self.directory = directory
         self.writer = writer
+        self.fsync = fsync
         try DurableFile.makeDirectories(directory)
         var highest: UInt64 = 0
         for name in DurableFile.list(directory) {
@@ -23,8 +26,10 @@ public struct BlockStore {
         nextSequence = highest + 1
     }
 
-    /// Encodes and writes a sealed block; returns its file name.
-    public mutating func write(_ block: (series: [BlockSeries], rows: BlockRows)) throws -> String {
+    /// Encodes and writes a sealed block; returns where it is and which batches it holds
+    /// (what `StoredBatches.record` takes).
+    @discardableResult
+    public mutating func write(_ block: (series: [BlockSeries], rows: BlockRows)) throws -> WrittenBlock {
         let sequence = nextSequence
         nextSequence += 1
         let bytes = try BlockFile.encode(writer: writer, sequence: sequence, series: block.series, rows: block.rows)
@@ -32,7 +37,20 @@ public struct BlockStore {
         let maxTs = block.series.map(\.maxTimestamp).max() ?? 0
         let name = DataLayout.blockFileName(minTimestamp: minTs, maxTimestamp: maxTs, sequence: sequence)
         try DurableFile.writeAtomically(bytes, directory: directory, partialName: DataLayout.partialFileName(sequence: sequence),
-                                        finalName: name)
-        return name
+                                        finalName: name, fsync: fsync)
+        // The name was made by blockFileName, so it parses.
+        return WrittenBlock(location: BlockLocation(folder: directory, name: name)!, batches: block.rows.batches,
+                            rowCount: block.rows.values.count)
     }
+}
+
+/// A block `BlockStore.write` has just renamed into place.
+public struct WrittenBlock: Sendable {
+    public var location: BlockLocation
+    /// The block's batches, in its batch-list order.
+    public var batches: [BatchID]
+    public var rowCount: Int
+
+    public var name: String { location.name }
+    public var path: String { location.path }
 }

@@ -4,6 +4,7 @@
 ///       <writer-name>/                         one folder per writer: writers never share files
 ///         <minTs>-<maxTs>-<sequence>.lap       a sealed block (times in unix ms, sequence zero-padded)
 ///         <sequence>.lap.partial               a block being written; never read, removed at start-up
+///       _<anything>/, .<anything>/             not a writer's folder (e.g. a shim's spool); never scanned
 ///
 /// The time range in the name lets a reader skip a block without opening it (the query
 /// service's catalog opens a block only when a query's window meets that range).
@@ -16,6 +17,12 @@ public enum DataLayout {
     }
 
     public static func partialFileName(sequence: UInt64) -> String { "\(pad(sequence))\(partialSuffix)" }
+
+    /// Whether a folder of the data directory may hold a writer's blocks: names starting
+    /// with `_` or `.` are reserved for other uses and are never scanned for blocks.
+    public static func isWriterFolder(_ name: String) -> Bool {
+        !name.isEmpty && !name.hasPrefix("_") && !name.hasPrefix(".")
+    }
 
     /// Parses a block file name back into its time range and sequence; nil for anything else.
     public static func parseBlockFileName(_ name: String) -> (minTimestamp: Int64, maxTimestamp: Int64, sequence: UInt64)? {

@@ -15,8 +15,11 @@ public struct FileError: Error, CustomStringConvertible {
 public enum DurableFile {
     /// Writes `bytes` to `directory/partialName`, fsyncs it, renames it to `directory/finalName`
     /// and fsyncs the directory, so after a crash either the whole file is there under its
-    /// final name or it is not there at all.
-    public static func writeAtomically(_ bytes: [UInt8], directory: String, partialName: String, finalName: String) throws(FileError) {
+    /// final name or it is not there at all. With `fsync: false` (benchmarks only) both
+    /// fsyncs are skipped: readers still never see a partial file, but a machine crash may
+    /// lose a file that was reported written.
+    public static func writeAtomically(_ bytes: [UInt8], directory: String, partialName: String, finalName: String,
+                                       fsync durable: Bool = true) throws(FileError) {
         let partial = directory + "/" + partialName
         let final = directory + "/" + finalName
         let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -36,14 +39,14 @@ public enum DurableFile {
                 done += n
             }
         }
-        if ok && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: partial, errno: errno); ok = false }
+        if ok && durable && fsync(fd) != 0 { failure = FileError(operation: "fsync", path: partial, errno: errno); ok = false }
         close(fd)
         guard ok else {
             unlink(partial)
             throw failure
         }
         guard rename(partial, final) == 0 else { throw FileError(operation: "rename into place", path: final, errno: errno) }
-        try syncDirectory(directory)
+        if durable { try syncDirectory(directory) }
     }
 
     public static func syncDirectory(_ directory: String) throws(FileError) {

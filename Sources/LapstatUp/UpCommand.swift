@@ -71,14 +71,16 @@ public enum UpCommand: RoleCommand {
             specs.append(.init(name: f.name, arguments: ["fanin", "--frontend", f.frontend, "--backend", f.backend], stopStage: 1))
         }
         for (i, s) in t.shims.enumerated() {
-            var args = ["shim", "--statsd", s.statsd] + t.fanins.flatMap { ["--fanin", $0.frontend] }
+            var args = ["shim", "--statsd", s.statsd, "--spool-dir", t.dataDir + "/_spool/" + s.name]
+                + t.fanins.flatMap { ["--fanin", $0.frontend] }
             for tail in (s.tails ?? []) + (i == 0 ? config.tails : []) {
                 args += ["--tail", tail.path] + (tail.app.map { ["--app", $0] } ?? [])
             }
             specs.append(.init(name: s.name, arguments: args, stopStage: 0))
         }
         if config.demo, let shim = t.shims.first {
-            specs.append(.init(name: "demo-load", arguments: ["load", "--statsd", shim.statsd, "--rate", "200"], stopStage: 0))
+            // The synthetic app stops before the shim, as a real app would not outlive its host's shim.
+            specs.append(.init(name: "demo-load", arguments: ["load", "--statsd", shim.statsd, "--rate", "200"], stopStage: -1))
         }
         return specs
     }

@@ -137,7 +137,7 @@ struct LapstatEndToEndTests {
             }
             let shim = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
                                             "--app", Workload.udpDefaultApp, "--tail", tailed, "--app", Workload.fileApp,
-                                            "--host", "e2e-host", "--stats-interval-s", "0"])
+                                            "--host", "e2e-host", "--stats-interval-s", "0", "--spool-dir", h.path("spool")])
 
             // Ready: API answers, the shim's UDP port is bound, the shim and both writers are
             // connected to the fan-in (so frames are dealt to both writers from the start).

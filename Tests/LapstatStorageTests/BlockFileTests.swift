@@ -4,61 +4,94 @@ import LapstatCore
 @testable import LapstatStorage
 
 @Suite struct BlockFileTests {
-    /// A sealed block from random frames, plus the samples that went into it.
-    func makeBlock(samples n: Int, seed: UInt64) -> (series: [BlockSeries], rows: BlockRows, samples: [Sample]) {
-        var rng = SplitMix64(seed: seed)
-        let samples = (0..<n).map { _ in
-            Sample(app: "app\(rng.next() % 3)", request: ["GET /", "POST /x", "a:b c"][Int(rng.next() % 3)],
-                   timestampMillis: 1_700_000_000_000 + Int64(rng.next() % 60_000),
-                   valueMicros: rng.next() % 5_000_000, weight: UInt32(1 + rng.next() % 2))
-        }
-        var builder = BlockBuilder()
-        for chunk in stride(from: 0, to: n, by: 1000) {
-            let part = Array(samples[chunk..<min(n, chunk + 1000)])
-            builder.append(BatchFrame(shimID: 1, sequence: UInt64(chunk), createdMillis: 1_700_000_000_000, host: "h", samples: part), nowMillis: 0)
-        }
-        let sealed = builder.seal()
-        #expect(builder.isEmpty)
-        return (sealed.series, sealed.rows, samples)
+    /// A sealed block from random frames of several shims, plus the frames that went into it.
+    func makeBlock(frames n: Int, seed: UInt64) -> (series: [BlockSeries], rows: BlockRows, frames: [BatchFrame]) {
+        let frames = makeFrames(count: n, seed: seed)
+        let sealed = seal(frames)
+        return (sealed.series, sealed.rows, frames)
     }
 
-    @Test func roundTripsIndexAndRows() throws {
-        let block = makeBlock(samples: 20_000, seed: 1)
+    @Test func roundTripsIndexRowsAndBatches() throws {
+        let block = makeBlock(frames: 600, seed: 1)
         let bytes = try BlockFile.encode(writer: "w1", sequence: 7, series: block.series, rows: block.rows)
         let index = try BlockFile.readIndex(bytes, path: "mem")
         #expect(index.writer == "w1")
         #expect(index.sequence == 7)
-        #expect(index.rowCount == 20_000)
+        #expect(index.rowCount == block.frames.reduce(0) { $0 + $1.sampleCount })
+        #expect(index.batches == block.frames.map(\.id))
         #expect(index.series == block.series)
         let rows = try BlockFile.readRows(bytes, index: index, path: "mem")
         #expect(rows == block.rows)
 
-        // Every sample comes back exactly once, with its series, time, value and weight.
-        var expected: [String: Int] = [:]
-        for s in block.samples { expected["\(s.app)|\(s.request)|\(s.timestampMillis)|\(s.valueMicros)|\(s.weight)", default: 0] += 1 }
-        var actual: [String: Int] = [:]
+        // Every sample comes back exactly once, with its batch, series, time, value and weight.
+        #expect(facts(of: index, rows: rows) == facts(of: block.frames))
         for s in index.series {
-            for r in s.firstRow..<(s.firstRow + s.rowCount) {
-                actual["\(s.key.app)|\(s.key.request)|\(rows.timestamps[r])|\(rows.values[r])|\(rows.weights[r])", default: 0] += 1
-                #expect(rows.timestamps[r] >= s.minTimestamp && rows.timestamps[r] <= s.maxTimestamp)
+            // Runs: strictly rising batches, rows covered; within a run, time never falls.
+            #expect(zip(s.batchRuns, s.batchRuns.dropFirst()).allSatisfy { $0.batch < $1.batch })
+            #expect(s.batchRuns.reduce(0) { $0 + $1.rowCount } == s.rowCount)
+            var row = s.firstRow
+            for run in s.batchRuns {
+                let times = rows.timestamps[row..<(row + run.rowCount)]
+                #expect(zip(times, times.dropFirst()).allSatisfy { $0 <= $1 })
+                row += run.rowCount
             }
+            #expect(s.rowRange.allSatisfy { rows.timestamps[$0] >= s.minTimestamp && rows.timestamps[$0] <= s.maxTimestamp })
+            #expect(s.rowRange.contains { rows.timestamps[$0] == s.minTimestamp })
+            #expect(s.rowRange.contains { rows.timestamps[$0] == s.maxTimestamp })
             // The stored summary agrees with the stored rows.
             var summary = LatencySummary()
-            for r in s.firstRow..<(s.firstRow + s.rowCount) { summary.record(micros: rows.values[r], weight: rows.weights[r]) }
+            for r in s.rowRange { summary.record(micros: rows.values[r], weight: rows.weights[r]) }
             #expect(summary == s.summary)
         }
-        #expect(actual == expected)
+    }
+
+    /// The worked example of docs/format.md, section 5, byte for byte (its start and end;
+    /// the middle is the section 4 histogram).
+    @Test func workedExampleOfTheFormatDoc() throws {
+        let frame = BatchFrame(shimID: 0x0102030405060708, sequence: 7, createdMillis: 1_700_000_000_123, host: "h1", samples: [
+            Sample(app: "shop", request: "GET /", timestampMillis: 1_700_000_000_120, valueMicros: 12_345, weight: 1),
+            Sample(app: "shop", request: "GET /", timestampMillis: 1_700_000_000_125, valueMicros: 250_000, weight: 10),
+        ])
+        let block = seal([frame])
+        let bytes = try BlockFile.encode(writer: "writer-1", sequence: 1, series: block.series, rows: block.rows)
+        func hex(_ s: String) -> [UInt8] { s.split(separator: " ").map { UInt8($0, radix: 16)! } }
+        #expect(bytes.count == 427)
+        #expect(Array(bytes.prefix(0x7d)) == hex("""
+            4c 41 50 53 02 00 00 00 20 00 0a 50 b9 60 90 a1 0f 20 01 0a 08 77 72 69 74 65 72 2d 31 01 f0 a1 \
+            ab fe f9 62 fa a1 ab fe f9 62 02 01 08 07 06 05 04 03 02 01 01 00 0e 04 04 73 68 6f 70 05 47 45 \
+            54 20 2f 02 68 31 00 03 00 08 03 02 56 70 c2 ea 01 0b 06 05 b7 8e 83 d0 02 11 03 02 21 e8 60 f9 \
+            01 00 01 02 03 00 02 00 05 01 00 02 02 d9 ab 99 01 0b 00 b9 60 90 a1 0f ca 0d 97 02 01
+            """))
+        #expect(Array(bytes.suffix(27)) == hex("""
+            00 00 0a 14 00 00 00 00 00 00 00 7f 01 00 00 00 00 00 00 e1 89 72 25 4c 41 50 45
+            """))
+        #expect(bytes[0x7d..<0x192].allSatisfy { $0 == 0 })
     }
 
     @Test func emptyBlockRoundTrips() throws {
         let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: [], rows: BlockRows(timestamps: [], values: [], weights: []))
         let index = try BlockFile.readIndex(bytes, path: "mem")
         #expect(index.series.isEmpty)
+        #expect(index.batches.isEmpty)
         #expect(try BlockFile.readRows(bytes, index: index, path: "mem").values.isEmpty)
     }
 
+    /// Sequences far apart and near the ends of UInt64 survive the delta coding.
+    @Test func batchListKeepsExtremeSequences() throws {
+        let ids: [UInt64] = [UInt64.max, 0, 1, UInt64.max - 1, 1 << 63, 5]
+        let frames = ids.enumerated().map { i, seq in
+            BatchFrame(shimID: UInt64(i % 2) &* UInt64.max, sequence: seq, createdMillis: 1_000, host: "h",
+                       samples: [Sample(app: "a", request: "r", timestampMillis: 1_000 - Int64(i) * 300, valueMicros: 7)])
+        }
+        let block = seal(frames)
+        let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+        let index = try BlockFile.readIndex(bytes, path: "mem")
+        #expect(index.batches == frames.map(\.id))
+        #expect(facts(of: index, rows: try BlockFile.readRows(bytes, index: index, path: "mem")) == facts(of: frames))
+    }
+
     @Test func everyTruncationIsDetected() throws {
-        let block = makeBlock(samples: 300, seed: 2)
+        let block = makeBlock(frames: 12, seed: 2)
         let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
         for length in 0..<bytes.count {
             #expect(throws: BlockCorruption.self) { try BlockFile.readIndex(Array(bytes.prefix(length)), path: "t.lap") }
@@ -68,7 +101,7 @@ import LapstatCore
     /// Any single flipped byte is caught by the index checksum or, in a column, by the
     /// column checksum when rows are read; nothing damaged is ever returned as data.
     @Test func everyCorruptedByteIsDetected() throws {
-        let block = makeBlock(samples: 300, seed: 3)
+        let block = makeBlock(frames: 12, seed: 3)
         let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
         for i in 0..<bytes.count {
             var damaged = bytes
@@ -80,8 +113,33 @@ import LapstatCore
         }
     }
 
+    /// Indexes with a valid checksum but inconsistent batch information (what a buggy
+    /// writer could produce) are refused, never half-read.
+    @Test func inconsistentBatchRunsAreRefused() throws {
+        let block = makeBlock(frames: 40, seed: 6)
+        let multi = try #require(block.series.firstIndex { $0.batchRuns.count >= 2 })
+        func refused(_ change: (inout [BlockSeries], inout BlockRows) -> Void) throws -> String {
+            var series = block.series, rows = block.rows
+            change(&series, &rows)
+            let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: series, rows: rows)
+            do {
+                _ = try BlockFile.readIndex(bytes, path: "bad.lap")
+                return "accepted"
+            } catch {
+                #expect(error.path == "bad.lap")
+                return error.reason
+            }
+        }
+        #expect(try refused { s, _ in s[multi].batchRuns[0].rowCount += 1 }.contains("batch runs"))
+        #expect(try refused { s, r in s[multi].batchRuns[1].batch = r.batches.count }.contains("out of range or order"))
+        #expect(try refused { s, _ in s[multi].batchRuns.swapAt(0, 1) }.contains("out of range or order"))
+        #expect(try refused { s, _ in s[multi].batchRuns[1].batch = s[multi].batchRuns[0].batch }.contains("out of range or order"))
+        #expect(try refused { s, r in s[multi].batchRuns.append(BatchRun(batch: r.batches.count - 1, rowCount: 0)) } != "accepted")
+        #expect(try refused { _, r in r.batches.append(r.batches[0]) }.contains("listed twice"))
+    }
+
     @Test func corruptionNamesFileAndOffset() throws {
-        let block = makeBlock(samples: 100, seed: 4)
+        let block = makeBlock(frames: 5, seed: 4)
         var bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
         let index = try BlockFile.readIndex(bytes, path: "x")
         let column = index.columns[1]
@@ -94,24 +152,82 @@ import LapstatCore
             #expect(error.offset == Int(column.offset))
             #expect(error.description.contains("checksum"))
         }
+        // A file shorter than its index says (replaced or cut after the index was read).
+        #expect(throws: BlockCorruption.self) { try BlockFile.readRows(Array(bytes.prefix(Int(column.offset) + 1)), index: index, path: "x") }
+    }
+
+    @Test func builderRecordsEachBatchOnce() throws {
+        let frames = makeFrames(count: 6, seed: 7)
+        var builder = BlockBuilder()
+        var taken = [builder.append(frames[0], nowMillis: 5), builder.append(frames[1], nowMillis: 6)]
+        #expect(taken == [true, true])
+        #expect(builder.openedAtMillis == 5)
+        let rows = builder.rowCount
+        // A retry of a frame in the open block changes nothing.
+        taken = [builder.append(frames[0], nowMillis: 7)]
+        #expect(taken == [false])
+        #expect(builder.rowCount == rows)
+        #expect(builder.batchIDs == [frames[0].id, frames[1].id])
+        #expect(builder.contains(frames[1].id))
+        #expect(!builder.contains(frames[2].id))
+        // A frame without samples is recorded too (sealed with the next block that has rows).
+        let empty = BatchFrame(shimID: 77, sequence: 1, createdMillis: 0, host: "h")
+        taken = [builder.append(empty, nowMillis: 8)]
+        #expect(taken == [true])
+        let block = builder.seal()
+        #expect(block.rows.batches == [frames[0].id, frames[1].id, empty.id])
+        #expect(builder.batchIDs.isEmpty && builder.isEmpty && builder.openedAtMillis == nil)
+        #expect(!builder.contains(frames[0].id))
+        taken = [builder.append(frames[0], nowMillis: 9)]
+        #expect(taken == [true])
+    }
+
+    @Test func countedRowsLeaveOutExcludedBatches() throws {
+        let frames = makeFrames(count: 30, seed: 8)
+        let block = seal(frames)
+        let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+        let index = try BlockFile.readIndex(bytes, path: "m")
+        let rows = try BlockFile.readRows(bytes, index: index, path: "m")
+        let excluded = Set(frames.enumerated().filter { $0.offset % 3 == 1 }.map(\.element.id))
+        var kept: [RowFact: Int] = [:]
+        for s in index.series {
+            let counted = index.countedRows(of: s, excluding: excluded)
+            let touched = s.batchRuns.contains { excluded.contains(index.batches[$0.batch]) }
+            #expect((counted == nil) == !touched)
+            for r in (counted ?? [s.rowRange]).joined() {
+                kept[RowFact(batch: BatchID(shimID: 0, sequence: 0), key: s.key, timestamp: rows.timestamps[r], value: rows.values[r],
+                             weight: rows.weights[r]), default: 0] += 1
+            }
+        }
+        var expected: [RowFact: Int] = [:]
+        for (fact, n) in facts(of: frames.filter { !excluded.contains($0.id) }) {
+            expected[RowFact(batch: BatchID(shimID: 0, sequence: 0), key: fact.key, timestamp: fact.timestamp, value: fact.value,
+                             weight: fact.weight), default: 0] += n
+        }
+        #expect(kept == expected)
+        #expect(index.series.allSatisfy { index.countedRows(of: $0, excluding: []) == nil })
     }
 
     @Test func storeWritesAtomicallyAndContinuesSequences() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lapstat-store-\(UInt64.random(in: 0...UInt64.max))").path
+        let dir = temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         var store = try BlockStore(directory: dir, writer: "w")
-        let block = makeBlock(samples: 50, seed: 5)
+        let block = makeBlock(frames: 4, seed: 5)
         let first = try store.write((block.series, block.rows))
+        #expect(first.batches == block.frames.map(\.id))
+        #expect(first.rowCount == block.rows.values.count)
         // A partial file left by a crash is removed on open and never counted.
         _ = FileManager.default.createFile(atPath: dir + "/" + DataLayout.partialFileName(sequence: 99), contents: Data([1, 2, 3]))
-        var reopened = try BlockStore(directory: dir, writer: "w")
+        var reopened = try BlockStore(directory: dir, writer: "w", fsync: false)
         let second = try reopened.write((block.series, block.rows))
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
-        #expect(names == [first, second].sorted())
-        #expect(DataLayout.parseBlockFileName(first)?.sequence == 1)
-        #expect(DataLayout.parseBlockFileName(second)?.sequence == 2)
-        let bytes = try DurableFile.readAll(dir + "/" + second)
-        #expect(try BlockFile.readIndex(bytes, path: second).rowCount == 50)
+        #expect(names == [first.name, second.name].sorted())
+        #expect(first.location.sequence == 1)
+        #expect(second.location.sequence == 2)
+        #expect(second.path == dir + "/" + second.name)
+        let index = try BlockDirectory.readIndex(at: second.path)
+        #expect(index.rowCount == block.rows.values.count)
+        #expect(index.batches == second.batches)
     }
 
     @Test func fileNamesRoundTrip() {
@@ -119,6 +235,12 @@ import LapstatCore
         #expect(DataLayout.parseBlockFileName(name)! == (-5, 1_700_000_000_000, 42))
         #expect(DataLayout.parseBlockFileName(DataLayout.partialFileName(sequence: 1)) == nil)
         #expect(DataLayout.parseBlockFileName("notes.txt") == nil)
+        let location = BlockLocation(folder: "./data/writer-2", name: name)
+        #expect(location?.writer == "writer-2")
+        #expect(location?.id == "writer-2/" + name)
+        #expect(location?.path == "./data/writer-2/" + name)
+        #expect(BlockLocation(folder: "data/w", name: "x.lap") == nil)
+        #expect(!DataLayout.isWriterFolder("_spool") && !DataLayout.isWriterFolder(".tmp") && DataLayout.isWriterFolder("writer-1"))
     }
 
     @Test func lz4RefusesWrongLengths() throws {

@@ -23,4 +23,10 @@ void lapstat_set_thread_name(const char *name);
 /// children of `lapstat up` never outlive it (prctl is variadic). Returns 0 on success.
 int lapstat_die_with_parent(void);
 
+/// Receives one datagram with recvmsg and reads the SO_RXQ_OVFL control message: the
+/// number of datagrams the kernel dropped on this socket since the option was set (for
+/// want of buffer space). `*dropped` is left unchanged when no such message came.
+/// Returns recvmsg's result (-1 with errno on failure). CMSG_* are macros, hence C.
+long lapstat_recv_counting_drops(int fd, void *buffer, unsigned long length, uint32_t *dropped);
+
 #endif

@@ -1,0 +1,156 @@
+import LapstatCore
+import LapstatIO
+import LapstatStorage
+
+/// The writer's one loop: receive frames, build the open block, seal it, acknowledge.
+///
+/// Frames arrive on a DEALER socket connected to the fan-ins' backends, each as a message
+/// whose last part is the frame and whose leading parts are the routing envelope the
+/// fan-in's ROUTER added; sending an acknowledgement back with the same envelope makes
+/// ZeroMQ route it to the shim that sent the frame.
+///
+/// Acknowledgement is group commit: every frame that went into a block is acknowledged
+/// once that block's file is fsync'd and renamed into place, with one fsync for the whole
+/// block. A frame seen again is stored once: if a block holding it is already durable, in
+/// this writer's folder or any other writer's (`StoredBatches`, refreshed every second and
+/// loaded from every block at start, so dedup holds across restarts and across writers), it
+/// is acknowledged as a duplicate at once; if it is in the open block it is acknowledged with
+/// it. Two writers taking copies of one frame within the same second can still both store
+/// it; the query service counts such a batch once (see `BatchRegistry`).
+/// If a block cannot be written its frames are not acknowledged and their shims resend them.
+final class WriterLoop {
+    private let config: WriterCommand.Configuration
+    private let socket: ZMQSocket
+    private let context: ZMQContext
+    private var store: BlockStore
+    private var stored: StoredBatches
+    private var lastRefresh: Int64
+    private var builder = BlockBuilder()
+    /// Envelopes waiting for the open block to become durable, per frame.
+    private var pendingAcks: [BatchID: [[[UInt8]]]] = [:]
+    private var counters = WriterCounters()
+
+    init(config: WriterCommand.Configuration) throws {
+        self.config = config
+        store = try BlockStore(directory: config.dataDirectory + "/" + config.name, writer: config.name, fsync: config.fsync)
+        stored = StoredBatches(dataDirectory: config.dataDirectory)
+        for failure in stored.unreadableBlocks.sorted(by: { $0.key < $1.key }) {
+            Log.warn("cannot read the batches of \(failure.key): \(failure.value)")
+        }
+        lastRefresh = Clock.monotonicMillis()
+        Log.info("\(stored.batchCount) stored batches known from \(stored.blockCount) blocks")
+        context = ZMQContext()
+        socket = try ZMQSocket(context, .dealer)
+        try socket.setReceiveTimeout(milliseconds: 50)
+        try socket.setReceiveHighWaterMark(1000)
+        for endpoint in config.connect { try socket.connect(endpoint) }
+        Log.info("taking frames from \(config.connect.joined(separator: ", ")) into \(store.directory)\(config.fsync ? "" : " (no fsync)")")
+    }
+
+    func run(until shutdown: ShutdownSignal) {
+        var lastReport = Clock.monotonicMillis()
+        while !shutdown.isRequested {
+            do {
+                if let message = try socket.receiveMultipart() { consume(message) }
+            } catch {
+                Log.error("\(error)")
+                Clock.sleep(milliseconds: 100)
+            }
+            sealIfDue(force: false)
+            if Clock.monotonicMillis() - lastRefresh >= 1000 {
+                lastRefresh = Clock.monotonicMillis()
+                for failure in stored.refresh() { Log.warn("cannot read the batches of a block: \(failure)") }
+            }
+            if Clock.monotonicMillis() - lastReport >= 10_000 {
+                lastReport = Clock.monotonicMillis()
+                Log.info("counters: \(counters)")
+            }
+        }
+        // Clean stop: take what already arrived in this socket's queue, seal and acknowledge it.
+        while let message = try? socket.receiveMultipart(dontWait: true) { consume(message) }
+        sealIfDue(force: true)
+        Log.info("stopped; counters: \(counters)")
+    }
+
+    private func consume(_ message: [[UInt8]]) {
+        counters.frames += 1
+        guard let payload = message.last else { return }
+        let envelope = Array(message.dropLast())
+        if ShimReport.isReport(payload) {
+            saveReport(payload)
+            return
+        }
+        let frame: BatchFrame
+        do {
+            frame = try BatchFrame(decoding: payload)
+        } catch {
+            counters.badFrames[error.reason, default: 0] += 1
+            Log.warn("dropping a frame of \(payload.count) bytes: \(error)")
+            return
+        }
+        let id = frame.id
+        if pendingAcks[id] != nil {
+            // A retry of a frame in the open block: answer both when the block is durable.
+            counters.duplicateFrames += 1
+            pendingAcks[id]!.append(envelope)
+            return
+        }
+        if stored.isStored(id) {
+            counters.duplicateFrames += 1
+            acknowledge(id, .duplicate, to: [envelope])
+            return
+        }
+        builder.append(frame, nowMillis: Clock.monotonicMillis())
+        pendingAcks[id] = [envelope]
+        counters.receivedSamples += UInt64(frame.sampleCount)
+    }
+
+    private func sealIfDue(force: Bool) {
+        guard !pendingAcks.isEmpty else { return }
+        // A frame without samples (its lines were all rejected) is answered at once.
+        let age = Clock.monotonicMillis() - (builder.openedAtMillis ?? 0)
+        guard force || builder.isEmpty || age >= config.sealInterval || builder.rowCount >= config.maxBlockSamples else { return }
+        let rows = builder.rowCount
+        let waiting = pendingAcks
+        pendingAcks.removeAll(keepingCapacity: true)
+        if rows > 0 {
+            do {
+                stored.record(try store.write(builder.seal()))
+                counters.blocks += 1
+                counters.storedSamples += UInt64(rows)
+            } catch {
+                counters.unstoredSamples += UInt64(rows)
+                Log.error("\(error); \(rows) samples not stored, their \(waiting.count) frames go unacknowledged and will be resent")
+                return
+            }
+        }
+        for (id, envelopes) in waiting { acknowledge(id, .stored, to: envelopes) }
+    }
+
+    /// A shim's totals: kept for the query service's completeness figures. Not acknowledged:
+    /// the next report supersedes a lost one.
+    private func saveReport(_ payload: [UInt8]) {
+        counters.frames -= 1
+        guard let report = ShimReport(decoding: payload) else {
+            counters.badFrames["bad_report", default: 0] += 1
+            return
+        }
+        do {
+            try ShimReports.save(report, dataDirectory: config.dataDirectory)
+        } catch {
+            Log.warn("cannot save the report of shim \(String(report.shimID, radix: 16)): \(error)")
+        }
+    }
+
+    private func acknowledge(_ id: BatchID, _ status: Acknowledgement.Status, to envelopes: [[[UInt8]]]) {
+        let ack = Acknowledgement(status: status, batch: id).encoded()
+        for envelope in envelopes {
+            do {
+                if try socket.send(parts: envelope + [ack], dontWait: true) { counters.acknowledgements += 1 }
+            } catch {
+                // A lost acknowledgement costs a retry, answered as a duplicate.
+                Log.warn("cannot acknowledge frame \(id): \(error)")
+            }
+        }
+    }
+}
