@@ -52,7 +52,7 @@ var histograms = (0..<64).map { i -> LatencyHistogram in
 let block = { () -> (series: [BlockSeries], rows: BlockRows) in
     var b = BlockBuilder()
     for start in stride(from: 0, to: n, by: 4096) {
-        b.append(BatchFrame(shimID: 1, sequence: 1, createdMillis: 1_700_000_000_000, host: "h",
+        _ = b.append(BatchFrame(shimID: 1, sequence: UInt64(start), createdMillis: 1_700_000_000_000, host: "h",
                             samples: Array(samples[start..<min(n, start + 4096)])), nowMillis: 0)
     }
     return b.seal()
@@ -95,7 +95,7 @@ let benchmarks: [Benchmark] = [
     Benchmark(name: "block build+seal (per sample)", items: n) {
         var b = BlockBuilder()
         for start in stride(from: 0, to: n, by: 4096) {
-            b.append(BatchFrame(shimID: 1, sequence: 1, createdMillis: 0, host: "h", samples: Array(samples[start..<min(n, start + 4096)])), nowMillis: 0)
+            _ = b.append(BatchFrame(shimID: 1, sequence: UInt64(start), createdMillis: 0, host: "h", samples: Array(samples[start..<min(n, start + 4096)])), nowMillis: 0)
         }
         sink &+= UInt64(b.seal().rows.values.count)
     },

@@ -201,6 +201,8 @@ struct QueryAPI: Sendable {
         var j = JSONWriter()
         j.beginObject()
         j.field("blocks", engine.catalog.blockCount)
+        // Batch copies found in more than one block (counted once in every answer).
+        j.field("duplicate_batches", engine.catalog.duplicateBatchCount)
         j.key("corrupt_blocks")
         j.beginArray()
         let corrupt = engine.catalog.corruptFiles

@@ -33,9 +33,12 @@ import Glibc
 ///   read from 0 (rotated while stopped). Otherwise the path is read from 0 (truncated,
 ///   replaced or deleted while stopped).
 ///
-/// Known limits: a file rotated away before the tailer opened it (two rotations between
-/// polls, or while stopped) is not read; files whose first `fingerprintBytes` bytes are
-/// equal are taken for one file; lines written to an old file after its successor got
+/// Known limits: after a restart only the checkpoint's file and the path's are read, so a
+/// file in between (rotated twice while stopped, or rotated again before any checkpoint
+/// named it) is skipped, as is one rotated away between two polls before the tailer opened
+/// it. A file checkpointed while shorter than `fingerprintBytes` is recognised by fingerprint
+/// and inode together, so a copy of it is not finished. Files whose first `fingerprintBytes`
+/// bytes are equal are taken for one. Lines written to an old file after the new one got
 /// data (several writers) are lost.
 final class FileTailer: @unchecked Sendable {
     /// Bytes hashed to identify a file: enough to cover a few lines with their values and
@@ -135,22 +138,20 @@ final class FileTailer: @unchecked Sendable {
         }
         var st = stat()
         let pathExists = stat(path, &st) == 0
-        var atPath: TailedFile? = nil
-        if pathExists {
-            // Unreadable for now (permissions): keep the checkpoint and try again next poll.
-            guard let f = openFile(path) else { return }
-            if holds(f, checkpoint) {
-                Log.info("resuming tailed file \(path) at offset \(checkpoint.offset)")
-                start(f, at: checkpoint.offset)
-                return
-            }
-            atPath = f
+        let atPath = pathExists ? openFile(path) : nil
+        if let f = atPath, holds(f, checkpoint) {
+            Log.info("resuming tailed file \(path) at offset \(checkpoint.offset)")
+            start(f, at: checkpoint.offset)
+            return
         }
         if let sibling = findSibling(notInode: atPath?.inode, where: { holds($0, checkpoint) }) {
             Log.info("tailed file \(path) was rotated while stopped; finishing \(sibling.name) from offset \(checkpoint.offset), then reading \(path) from the start")
             start(sibling, at: checkpoint.offset)
             return
         }
+        // There but unreadable for now (permissions): it may be the checkpoint's file, so the
+        // checkpoint is kept and the next poll tries again.
+        if pathExists && atPath == nil { return }
         guard let f = atPath else {
             // Neither the path nor a sibling holds it yet; the path may come back.
             warnOccasionally("missing", "tailed file \(path) does not exist and no file beside it matches the checkpoint; waiting for it")

@@ -24,7 +24,7 @@ public enum SpoolFullPolicy: String, Sendable {
 ///     identity                  "<shim id hex> <sequence reserved up to>\n", replaced atomically
 ///     checkpoint.json           tailed files' positions and the newest sequence they include,
 ///                               replaced atomically after each commit
-///     <first sequence>.seg      append-only segments of records, 8 MiB each at most
+///     <first sequence>.seg      append-only segments of records, an eighth of the cap each
 ///
 /// A record is `length u32 | CRC-32C u32 | payload`, the CRC over the payload, which is one of
 ///   - a frame: `1 u8 | sequence u64 | positions | frame bytes`, where positions are the tail
@@ -69,13 +69,15 @@ final class Spool {
         }
     }
 
-    static let segmentLimit = 8 << 20
     static let reservation: UInt64 = 100_000
     static let recordHeader = 8
 
     let directory: String
     let maxBytes: Int
     let policy: SpoolFullPolicy
+    /// Segments are an eighth of the cap (64 KiB to 8 MiB), so `drop-oldest` gives up about
+    /// an eighth of the spool at a time, not all of it.
+    let segmentLimit: Int
     private(set) var shimID: UInt64 = 0
     private var nextSequence: UInt64 = 1
     private var reservedUpTo: UInt64 = 0
@@ -102,6 +104,7 @@ final class Spool {
         self.directory = directory
         self.maxBytes = maxBytes
         self.policy = policy
+        segmentLimit = min(8 << 20, max(64 << 10, maxBytes / 8))
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try loadIdentity()
         loadCheckpoint()
@@ -168,7 +171,7 @@ final class Spool {
         w.writeBytes(frame)
         let record = Self.sealRecord(w)
 
-        if current == nil || segments[current!.first]!.bytes + record.count > Self.segmentLimit {
+        if current == nil || segments[current!.first]!.bytes + record.count > segmentLimit {
             try openSegment(first: sequence)
         }
         let first = current!.first

@@ -394,7 +394,14 @@ final class Harness {
 
     @discardableResult
     func start(_ name: String, _ arguments: [String]) throws -> RoleProcess {
-        let role = try RoleProcess(name: name, binary: binary, arguments: arguments, logPath: path("\(name).log"))
+        // A restarted role keeps the logs of its earlier lives: name.log, name.2.log, …
+        var log = path("\(name).log")
+        var life = 2
+        while FileManager.default.fileExists(atPath: log) && life < 10_000 {
+            log = path("\(name).\(life).log")
+            life += 1
+        }
+        let role = try RoleProcess(name: name, binary: binary, arguments: arguments, logPath: log)
         roles.append(role)
         return role
     }
@@ -418,6 +425,22 @@ final class Harness {
         }
         return check(role.process.terminationReason == .exit && role.process.terminationStatus == 0,
                      "\(role.name) ended with \(role.ending) after SIGTERM, expected exit 0", sourceLocation: sourceLocation)
+    }
+
+    /// SIGKILL, as a crash would: no chance to flush or clean up. The role is then "stopped"
+    /// for `waitUntil`'s check; start it again with `start`.
+    func crash(_ role: RoleProcess) {
+        stopped.insert(role.name)
+        kill(role.pid, SIGKILL)
+        _ = role.waitForExit(timeout: 10)
+    }
+
+    /// Starts a role again under its name (after `crash` or `stop`).
+    @discardableResult
+    func restart(_ role: RoleProcess) throws -> RoleProcess {
+        stopped.remove(role.name)
+        roles.removeAll { $0 === role }
+        return try start(role.name, role.arguments)
     }
 
     /// Polls `condition` every `interval` s until it holds, for at most `timeout` s. Errors

@@ -314,6 +314,54 @@ import Glibc
         #expect(sender.requests == ids(4..<10))
     }
 
+    @Test func resumingAfterCopytruncateWhileStoppedFinishesTheCopy() throws {
+        let dir = try TailDirectory()
+        let app = AppLog(dir.file("app.log"))
+        app.write(lines: 0..<40)                        // more than a full fingerprint
+        let first = Sender(path: app.path)
+        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
+        first.take()
+        let checkpoint = try #require(first.checkpoint)
+        #expect(checkpoint.fingerprintLength == FileTailer.fingerprintBytes)
+
+        app.write(lines: 40..<45)
+        try FileManager.default.copyItem(atPath: app.path, toPath: dir.file("app.log.1"))
+        truncateFile(app.path)
+        app.write(lines: 45..<50)
+
+        let sender = Sender(path: app.path, checkpoint: checkpoint)
+        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
+        pollRounds(tailer)
+        sender.take()
+        #expect(sender.requests == ids(40..<50))
+    }
+
+    /// Found by the model test: a checkpoint taken while the file held one short line, the
+    /// file then deleted, and an older rotated file that starts with the same line. Taking
+    /// that file for the checkpoint's would deliver its lines a second time.
+    @Test func aShortCheckpointIsNotTakenForAnotherFileThatStartsAlike() throws {
+        let dir = try TailDirectory()
+        let older = AppLog(dir.file("app.log.1"))
+        older.write("starting:0\n")
+        older.write(lines: 0..<30)
+        let app = AppLog(dir.file("app.log"))
+        app.write("starting:0\n")
+        let first = Sender(path: app.path)
+        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
+        first.take()
+        let checkpoint = try #require(first.checkpoint)
+        #expect(checkpoint.fingerprintLength < FileTailer.fingerprintBytes)
+
+        try FileManager.default.removeItem(atPath: app.path)
+        app.reopen()
+        app.write(lines: 100..<103)
+        let sender = Sender(path: app.path, checkpoint: checkpoint)
+        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
+        pollRounds(tailer)
+        sender.take()
+        #expect(sender.requests == ids(100..<103))
+    }
+
     @Test func compressedRotatedFilesAreIgnored() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))

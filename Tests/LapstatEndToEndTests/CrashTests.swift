@@ -1,0 +1,222 @@
+// Crash and outage tests: real processes killed with SIGKILL while samples flow, and the
+// whole collection tier down under load. The data path under test is the at-least-once one
+// (lines appended to tailed files → shim spool → acknowledged frames → idempotent writers);
+// UDP is best effort and is checked by its counters.
+//
+// Short forms run in CI; `scripts/crash-soak` runs the long form (LAPSTAT_CRASH_SECONDS).
+import Foundation
+import LapstatCore
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Counts completeness figures as the API gives them.
+struct CompletenessResponse: Decodable {
+    struct App: Decodable {
+        var app: String
+        var received: UInt64
+        var delivered: UInt64
+        var spooled: UInt64
+        var dropped: UInt64
+    }
+    var apps: [App]
+    var udp_kernel_drops: UInt64
+}
+
+/// Appends `<request>:<value>` lines to log files as apps would, remembering every line.
+final class LineWriter {
+    let files: [(path: String, app: String)]
+    private(set) var expected: [String: UInt64] = [:]   // "app|request" → lines written
+    private(set) var total: UInt64 = 0
+    private var rng: SplitMix64
+    private let handles: [FileHandle]
+
+    init(files: [(path: String, app: String)], seed: UInt64) throws {
+        self.files = files
+        rng = SplitMix64(seed: seed)
+        handles = try files.map { f in
+            guard FileManager.default.createFile(atPath: f.path, contents: nil) else { throw E2EError("cannot create \(f.path)") }
+            return try FileHandle(forWritingTo: URL(fileURLWithPath: f.path))
+        }
+    }
+
+    /// Appends `n` lines spread over the files, one write per file.
+    func append(_ n: Int) {
+        var chunks = [String](repeating: "", count: files.count)
+        for _ in 0..<n {
+            let f = rng.below(files.count)
+            let request = "GET /item/\(rng.below(7))"
+            let value = Double(rng.below(2_000_000)) / 1000 + 0.001
+            chunks[f] += "\(request):\(value)\n"
+            expected["\(files[f].app)|\(request)", default: 0] += 1
+            total += 1
+        }
+        for (i, chunk) in chunks.enumerated() where !chunk.isEmpty {
+            handles[i].seekToEndOfFile()
+            handles[i].write(Data(chunk.utf8))
+        }
+    }
+}
+
+@Suite("lapstat crash and outage", .serialized)
+struct CrashTests {
+    /// Seconds of chaos: short in CI, longer from scripts/crash-soak.
+    static var chaosSeconds: Double {
+        Double(ProcessInfo.processInfo.environment["LAPSTAT_CRASH_SECONDS"] ?? "") ?? 30
+    }
+
+    func storedCounts(_ h: Harness, port: UInt16) throws -> [String: UInt64] {
+        let r = try HTTPClient.get(port: port, "/api/v1/series", timeout: 5)
+        guard r.status == 200 else { throw E2EError("series: HTTP \(r.status)") }
+        let series = try JSONDecoder().decode(SeriesResponse.self, from: r.body).series
+        var out: [String: UInt64] = [:]
+        for s in series { out["\(s.app)|\(s.request)"] = s.count }
+        return out
+    }
+
+    @Test("kill -9 of any role under load: every line stored exactly once")
+    func killNineUnderLoad() throws {
+        Harness.run("crash") { h in
+            let dataDir = h.path("data")
+            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
+            let statsdPort = try h.freePort(udp: true)
+            let files = [(h.path("orders.log"), "orders"), (h.path("search.log"), "search")]
+            let lines = try LineWriter(files: files, seed: 11)
+
+            var roles: [String: RoleProcess] = [:]
+            roles["query"] = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
+            roles["fanin"] = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+            for w in ["writer-1", "writer-2"] {
+                roles[w] = try h.start(w, ["writer", "--name", w, "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
+                                           "--seal-interval-ms", "200"])
+            }
+            roles["shim"] = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
+                                                 "--tail", files[0].0, "--app", files[0].1, "--tail", files[1].0, "--app", files[1].1,
+                                                 "--spool-dir", h.path("spool"), "--ack-timeout-ms", "1000", "--stats-interval-s", "0"])
+            guard h.waitUntil("the query API", { try HTTPClient.get(port: httpPort, "/api/v1/status", timeout: 2).status == 200 }) else { return }
+
+            // Chaos: lines flow at ~2,000/s while a random role is killed every 1.5–3.5 s and
+            // started again 0.2–1 s later. Bounded by time and by count.
+            var rng = SplitMix64(seed: 5)
+            let names = ["shim", "fanin", "writer-1", "writer-2", "query"]
+            var kills: [String: Int] = [:]
+            let end = Date().addingTimeInterval(Self.chaosSeconds)
+            var nextKill = Date().addingTimeInterval(1.5)
+            var down: (name: String, until: Date)? = nil
+            for _ in 0..<100_000 where Date() < end {
+                lines.append(20)
+                usleep(10_000)
+                if let d = down, Date() >= d.until {
+                    roles[d.name] = try h.restart(roles[d.name]!)
+                    down = nil
+                    nextKill = Date().addingTimeInterval(1.5 + Double(rng.below(2000)) / 1000)
+                } else if down == nil, Date() >= nextKill {
+                    let name = names[rng.below(names.count)]
+                    h.crash(roles[name]!)
+                    kills[name, default: 0] += 1
+                    down = (name, Date().addingTimeInterval(0.2 + Double(rng.below(800)) / 1000))
+                }
+            }
+            if let d = down { roles[d.name] = try h.restart(roles[d.name]!) }
+            print("crash test: \(lines.total) lines written over \(Self.chaosSeconds) s; kills: \(kills.sorted { $0.key < $1.key })")
+
+            // Everything arrives (retries back off to a few seconds), then stays exact.
+            let expected = lines.expected
+            h.waitUntil("every line stored", timeout: 90, interval: 0.5) { try storedCounts(h, port: httpPort) == expected }
+            sleep(3) // late retries of already-stored frames must not add anything
+            let stored = try storedCounts(h, port: httpPort)
+            for key in expected.keys.sorted() {
+                h.check(stored[key] == expected[key], "\(key): stored \(stored[key] ?? 0), written \(expected[key]!)")
+            }
+            h.check(Set(stored.keys) == Set(expected.keys), "series stored \(stored.keys.sorted()) != written \(expected.keys.sorted())")
+            h.check(kills.values.reduce(0, +) >= 3, "the chaos loop killed too little: \(kills)")
+        }
+    }
+
+    @Test("collection tier down under load: sends never block, the spool fills, everything arrives")
+    func outageThenRecovery() throws {
+        Harness.run("outage") { h in
+            let dataDir = h.path("data")
+            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
+            let statsdPort = try h.freePort(udp: true)
+            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
+            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
+                                     "--spool-dir", h.path("spool"), "--ack-timeout-ms", "500", "--stats-interval-s", "0"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
+
+            // No fan-in, no writer: the app keeps sending; every send returns at once.
+            let sender = try UDPSender(port: statsdPort)
+            var sent = 0
+            var slowest = 0.0
+            for i in 0..<500 {
+                let datagram = (0..<20).map { j in "GET /outage/\((i + j) % 5):\(1 + (i * 20 + j) % 300).5|ms|#app:outage" }.joined(separator: "\n")
+                let t0 = Date()
+                try sender.send(Array(datagram.utf8))
+                slowest = max(slowest, Date().timeIntervalSince(t0))
+                sent += 20
+                if i % 10 == 0 { usleep(2_000) }
+            }
+            print("outage test: \(sent) samples sent with no collection tier; slowest send \(slowest * 1e6) µs")
+            sleep(2)
+            let spooled = (try? FileManager.default.contentsOfDirectory(atPath: h.path("spool")).filter { $0.hasSuffix(".seg") }) ?? []
+            h.check(!spooled.isEmpty, "nothing was spooled during the outage")
+
+            // The tier comes back: everything spooled arrives, exactly once.
+            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
+                                         "--seal-interval-ms", "200"])
+            h.waitUntil("every sample stored", timeout: 60, interval: 0.5) {
+                try storedCounts(h, port: httpPort).values.reduce(0, +) == UInt64(sent)
+            }
+            h.waitUntil("the shim's report", timeout: 20, interval: 0.5) {
+                let c = try JSONDecoder().decode(CompletenessResponse.self,
+                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
+                return c.apps.first { $0.app == "outage" }.map { $0.delivered == UInt64(sent) && $0.spooled == 0 } ?? false
+            }
+        }
+    }
+
+    @Test("spool cap reached: drops are exactly what the counters say")
+    func spoolCapDropsAreCounted() throws {
+        Harness.run("cap") { h in
+            let dataDir = h.path("data")
+            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
+            let statsdPort = try h.freePort(udp: true)
+            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
+            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
+                                     "--spool-dir", h.path("spool"), "--spool-max-bytes", "1048576", "--batch-size", "500",
+                                     "--ack-timeout-ms", "500", "--stats-interval-s", "0"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
+            let sender = try UDPSender(port: statsdPort)
+            var sent: UInt64 = 0
+            for i in 0..<4000 {
+                // Distinct request names make frames big: the 1 MiB cap is reached quickly.
+                let datagram = (0..<25).map { j in "GET /cap/\(i)/\(j):\(1 + j).25|ms|#app:cap" }.joined(separator: "\n")
+                try sender.send(Array(datagram.utf8))
+                sent += 25
+                if i % 10 == 0 { usleep(3_000) }
+            }
+            sleep(1)
+            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
+                                         "--seal-interval-ms", "200"])
+            var last: CompletenessResponse.App? = nil
+            var kernelDrops: UInt64 = 0
+            h.waitUntil("nothing left spooled", timeout: 60, interval: 0.5) {
+                let c = try JSONDecoder().decode(CompletenessResponse.self,
+                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
+                last = c.apps.first { $0.app == "cap" }
+                kernelDrops = c.udp_kernel_drops
+                return last.map { $0.spooled == 0 && $0.received > 0 && $0.delivered + $0.dropped == $0.received } ?? false
+            }
+            guard let totals = last else { return }
+            let stored = try storedCounts(h, port: httpPort).values.reduce(0, +)
+            print("cap test: sent \(sent), received \(totals.received), stored \(stored), dropped \(totals.dropped), kernel drops \(kernelDrops)")
+            h.check(totals.dropped > 0, "the 1 MiB cap was never reached (nothing dropped)")
+            h.check(stored == totals.delivered, "stored \(stored) != delivered \(totals.delivered)")
+            h.check(stored + totals.dropped == totals.received, "stored \(stored) + dropped \(totals.dropped) != received \(totals.received)")
+            h.check(totals.received + kernelDrops * 25 >= sent, "received \(totals.received) + kernel drops cannot account for \(sent) sent")
+        }
+    }
+}
