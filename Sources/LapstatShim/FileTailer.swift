@@ -47,6 +47,9 @@ final class FileTailer: @unchecked Sendable {
     /// An unfinished line is held in memory up to this length, then dropped up to its newline.
     static let maxLineBytes = 1 << 20
     static let readChunkBytes = 1 << 16
+    /// Lines per push at most, each push with its own position: the sender can then fill a
+    /// frame with whole chunks, and a frame's checkpoint covers every line in it.
+    static let maxLinesPerChunk = 1024
     /// Repeated problems (file missing, unreadable) are logged at most this often.
     static let warningIntervalMillis: Int64 = 60_000
 
@@ -319,26 +322,17 @@ final class FileTailer: @unchecked Sendable {
             skippingLongLine = false
             endedLongLine = true
             rest = rest[(firstNewline + 1)...]
+            lineStart = end - Int64(rest.count)
         }
-        var samples: [Sample] = []
-        var errors = LineErrorCounts()
-        let completesLines: Bool
         if let lastNewline = rest.lastIndex(of: newline) {
             var complete = partial
             complete.append(contentsOf: rest[...lastNewline])
             partial = Array(rest[(lastNewline + 1)...])
-            complete.withUnsafeBytes {
-                parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &samples, errors: &errors)
-            }
-            completesLines = true
+            pushLines(complete, of: f)
         } else {
             partial.append(contentsOf: rest)
-            completesLines = false
-        }
-        if completesLines || endedLongLine {
-            // Pushed even when every line was rejected, so the checkpoint moves past them.
-            lineStart = end - Int64(partial.count)
-            queue.push(samples, errors: errors, position: position(of: f))
+            // The position moves past the dropped line even when no other line completes.
+            if endedLongLine { queue.push([], errors: LineErrorCounts(), position: position(of: f)) }
         }
         if partial.count > Self.maxLineBytes {
             // The position stays at the line's start: after a restart it is skipped again.
@@ -346,6 +340,31 @@ final class FileTailer: @unchecked Sendable {
             Log.warn("dropping a line longer than \(Self.maxLineBytes) bytes without a newline in tailed file \(f.name) at offset \(lineStart)")
             partial.removeAll()
             skippingLongLine = true
+        }
+    }
+
+    /// Parses complete lines starting at `lineStart` and pushes them in chunks of at most
+    /// `maxLinesPerChunk`, each with the position after its last line. A chunk of rejected
+    /// lines alone is pushed too, so the checkpoint moves past them.
+    private func pushLines(_ lines: [UInt8], of f: TailedFile) {
+        let base = lineStart
+        var samples: [Sample] = []
+        let now = Clock.nowMillis()
+        lines.withUnsafeBytes { raw in
+            var chunkStart = 0
+            var count = 0
+            for i in 0..<raw.count where raw[i] == UInt8(ascii: "\n") {
+                count += 1
+                guard count == Self.maxLinesPerChunk || i == raw.count - 1 else { continue }
+                var errors = LineErrorCounts()
+                parser.parseLines(UnsafeRawBufferPointer(rebasing: raw[chunkStart...i]), receivedAtMillis: now,
+                                  into: &samples, errors: &errors)
+                lineStart = base + Int64(i + 1)
+                queue.push(samples, errors: errors, position: position(of: f))
+                samples.removeAll(keepingCapacity: true)
+                chunkStart = i + 1
+                count = 0
+            }
         }
     }
 

@@ -16,6 +16,8 @@ public struct Topology: Codable, Equatable, Sendable {
 
     public struct Writer: Codable, Equatable, Sendable {
         public var name: String
+        /// false only to measure what fsync costs (scripts/bench-pipeline --no-fsync).
+        public var fsync: Bool?
     }
 
     public struct Shim: Codable, Equatable, Sendable {

@@ -65,7 +65,8 @@ public enum UpCommand: RoleCommand {
         specs.append(.init(name: "query", arguments: ["query", "--data-dir", t.dataDir, "--http", t.query.http], stopStage: 3))
         for w in t.writers {
             specs.append(.init(name: w.name, arguments: ["writer", "--name", w.name, "--data-dir", t.dataDir]
-                                + t.fanins.flatMap { ["--connect", $0.backend] }, stopStage: 2))
+                                + t.fanins.flatMap { ["--connect", $0.backend] } + (w.fsync == false ? ["--no-fsync"] : []),
+                               stopStage: 2))
         }
         for f in t.fanins {
             specs.append(.init(name: f.name, arguments: ["fanin", "--frontend", f.frontend, "--backend", f.backend], stopStage: 1))

@@ -449,6 +449,26 @@ import Glibc
         #expect(sender.requests == ids(100..<120))
     }
 
+    // MARK: - Chunks
+
+    /// A sender taking whole chunks gets a position for every frame it fills.
+    @Test func everyChunkOfAtMostMaxLinesCarriesThePositionAfterIt() throws {
+        let dir = try TailDirectory()
+        let app = AppLog(dir.file("app.log"))
+        let sender = Sender(path: app.path)
+        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let n = FileTailer.maxLinesPerChunk
+        app.write(lines: 0..<(2 * n + 10))
+        tailer.poll()
+        var offset: Int64 = 0
+        for range in [0..<n, n..<(2 * n), (2 * n)..<(2 * n + 10)] {
+            let (samples, positions) = sender.queue.take(max: n)
+            #expect(samples.map(\.request) == ids(range))
+            offset += Int64(range.map { AppLog.line($0).utf8.count }.reduce(0, +))
+            #expect(positions.map(\.offset) == [offset])
+        }
+    }
+
     // MARK: - Robustness
 
     @Test func rejectedLinesMoveThePositionToo() throws {
