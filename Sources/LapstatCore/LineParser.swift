@@ -22,6 +22,8 @@ public enum LineError: Int, Error, CaseIterable, Sendable, CustomStringConvertib
     case badSampleRate
     case badTimestamp
     case badTags
+    /// A tailed file's line longer than the tailer buffers (the app never ended it).
+    case lineTooLong
 
     public var description: String {
         switch self {
@@ -35,6 +37,7 @@ public enum LineError: Int, Error, CaseIterable, Sendable, CustomStringConvertib
         case .badSampleRate: return "sample rate not in (0, 1]"
         case .badTimestamp: return "timestamp is not unix seconds"
         case .badTags: return "tags are not valid UTF-8"
+        case .lineTooLong: return "line longer than 1 MiB"
         }
     }
 
@@ -51,6 +54,7 @@ public enum LineError: Int, Error, CaseIterable, Sendable, CustomStringConvertib
         case .badSampleRate: return "bad_sample_rate"
         case .badTimestamp: return "bad_timestamp"
         case .badTags: return "bad_tags"
+        case .lineTooLong: return "line_too_long"
         }
     }
 }

@@ -337,6 +337,9 @@ final class FileTailer: @unchecked Sendable {
         if partial.count > Self.maxLineBytes {
             // The position stays at the line's start: after a restart it is skipped again.
             droppedLongLines += 1
+            var errors = LineErrorCounts()
+            errors.add(.lineTooLong)
+            queue.push([], errors: errors)
             Log.warn("dropping a line longer than \(Self.maxLineBytes) bytes without a newline in tailed file \(f.name) at offset \(lineStart)")
             partial.removeAll()
             skippingLongLine = true

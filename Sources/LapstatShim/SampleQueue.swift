@@ -8,8 +8,9 @@ import Synchronization
 /// `hasRoomForWaitingInputs` first, since the file itself holds what they have not read yet.
 ///
 /// Samples arrive in chunks (a datagram, a run of lines); a tailer's chunk carries the file
-/// position just after it. `take` reports, per file, the position after the last chunk it
-/// consumed whole, so a checkpoint never claims lines that are not yet in a frame.
+/// position just after it. `take` never splits such a chunk and reports, per file, the
+/// position after the last chunk it took, so a checkpoint never claims lines that are not
+/// in a frame, and no line is in a frame the checkpoint does not cover.
 /// Per-app counters live here because this is where every sample passes.
 public final class SampleQueue: Sendable {
     public struct AppCounters: Sendable, Equatable {
@@ -71,7 +72,15 @@ public final class SampleQueue: Sendable {
             while s.head < s.chunks.count {
                 let chunk = s.chunks[s.head]
                 let available = chunk.samples.count - s.headOffset
-                let n = Swift.min(available, max - out.count)
+                var n = Swift.min(available, max - out.count)
+                if n < available && chunk.position != nil {
+                    // A tailed chunk goes whole, so the frame's checkpoint covers every line
+                    // in it: split, a crash would re-read the chunk into new batches and
+                    // store its first part twice. Tailers cap chunks, so a frame exceeds
+                    // `max` by at most one chunk.
+                    if !out.isEmpty { break }
+                    n = available
+                }
                 out.append(contentsOf: chunk.samples[s.headOffset..<(s.headOffset + n)])
                 if n < available {
                     s.headOffset += n
