@@ -81,7 +81,8 @@ public final class UDPReceiver {
     deinit { close(fd) }
 
     /// Datagrams the kernel dropped on this socket (receive buffer full) since it was bound,
-    /// as of the last datagram received.
+    /// as of the last datagram received: the kernel reports drops with the next datagram it
+    /// delivers, so drops at the very end of a burst show once traffic resumes.
     public private(set) var kernelDrops: UInt64 = 0
     private var lastDropCounter: UInt32 = 0
 

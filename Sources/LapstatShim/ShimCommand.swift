@@ -14,6 +14,8 @@ public enum ShimCommand: RoleCommand {
     OPTIONS:
       --statsd HOST:PORT     UDP address for StatsD/DogStatsD datagrams (default 127.0.0.1:8125; "off" to disable)
       --fanin ENDPOINT       ZeroMQ endpoint of a fan-in frontend (repeatable; default tcp://127.0.0.1:5570)
+      --udp-buffer-bytes N   kernel receive buffer for the UDP socket (default 8388608); what
+                             overflows it is dropped by the kernel and counted
       --tail PATH            follow a log file of `<request>:<value>` lines (repeatable)
       --app NAME             app for lines without an app: tag; applies to the --tail before it,
                              or to UDP input when given before any --tail (default "unknown",
@@ -44,6 +46,7 @@ public enum ShimCommand: RoleCommand {
         var batchDelay: Int
         var maxPending: Int
         var statsInterval: Int
+        var udpBuffer: Int32
         var spoolDirectory: String
         var spoolMaxBytes: Int
         var spoolPolicy: SpoolFullPolicy
@@ -54,7 +57,8 @@ public enum ShimCommand: RoleCommand {
     static func parse(_ raw: [String]) throws -> Configuration {
         let args = try Arguments(raw, valued: ["--statsd", "--fanin", "--tail", "--app", "--host", "--batch-size",
                                                "--batch-delay-ms", "--max-pending", "--stats-interval-s", "--spool-dir",
-                                               "--spool-max-bytes", "--spool-full", "--ack-timeout-ms", "--max-inflight"])
+                                               "--spool-max-bytes", "--spool-full", "--ack-timeout-ms", "--max-inflight",
+                                               "--udp-buffer-bytes"])
         // Pair each --app with the --tail right before it; an --app before any --tail is the UDP default.
         var tails: [(String, String)] = []
         var udpApp = "unknown"
@@ -88,6 +92,7 @@ public enum ShimCommand: RoleCommand {
             batchDelay: max(1, try args.int("--batch-delay-ms", default: 20)),
             maxPending: max(1, try args.int("--max-pending", default: 1_000_000)),
             statsInterval: try args.int("--stats-interval-s", default: 10),
+            udpBuffer: Int32(clamping: max(1024, try args.int("--udp-buffer-bytes", default: 8 << 20))),
             spoolDirectory: args.string("--spool-dir", default: "./data/_spool/shim"),
             spoolMaxBytes: max(1 << 20, try args.int("--spool-max-bytes", default: 1 << 30)),
             spoolPolicy: policy,
@@ -116,7 +121,7 @@ public enum ShimCommand: RoleCommand {
 
         var inputs: [pthread_t] = []
         if let address = config.statsd {
-            let input = try StatsDInput(bind: address, defaultApp: config.udpApp, queue: queue)
+            let input = try StatsDInput(bind: address, receiveBuffer: config.udpBuffer, defaultApp: config.udpApp, queue: queue)
             Log.info("listening for StatsD datagrams on udp://\(input.address)")
             inputs.append(Thread.start(name: "statsd") { input.run(until: shutdown) })
         }

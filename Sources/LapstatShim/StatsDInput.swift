@@ -12,8 +12,8 @@ final class StatsDInput: @unchecked Sendable {
 
     var address: HostPort { receiver.address }
 
-    init(bind address: HostPort, defaultApp: String, queue: SampleQueue) throws {
-        receiver = try UDPReceiver(bind: address)
+    init(bind address: HostPort, receiveBuffer: Int32, defaultApp: String, queue: SampleQueue) throws {
+        receiver = try UDPReceiver(bind: address, receiveBuffer: receiveBuffer)
         parser = LineParser(defaultApp: defaultApp)
         self.queue = queue
     }

@@ -219,4 +219,47 @@ struct CrashTests {
             h.check(totals.received + kernelDrops * 25 >= sent, "received \(totals.received) + kernel drops cannot account for \(sent) sent")
         }
     }
+
+    @Test("UDP overload: what the kernel drops is counted, exactly")
+    func udpKernelDropsAreCounted() throws {
+        Harness.run("udpdrops") { h in
+            let dataDir = h.path("data")
+            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
+            let statsdPort = try h.freePort(udp: true)
+            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
+            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
+                                         "--seal-interval-ms", "200"])
+            // A tiny kernel buffer and an unpaced burst: the kernel must drop datagrams.
+            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
+                                     "--spool-dir", h.path("spool"), "--udp-buffer-bytes", "4096", "--stats-interval-s", "0"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
+            let sender = try UDPSender(port: statsdPort)
+            let datagrams = 20_000, lines = 20
+            for i in 0..<datagrams {
+                let datagram = (0..<lines).map { j in "GET /burst/\(j % 4):\(1 + (i + j) % 500).5|ms|#app:burst" }.joined(separator: "\n")
+                try? sender.send(Array(datagram.utf8))
+                // The kernel reports its drop count with the next datagram received: the
+                // last one comes after a pause, so it is received and carries the final count.
+                if i == datagrams - 2 { usleep(500_000) }
+            }
+            var report: CompletenessResponse? = nil
+            h.waitUntil("the shim's report to settle", timeout: 30, interval: 0.5) {
+                let c = try JSONDecoder().decode(CompletenessResponse.self,
+                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
+                report = c
+                guard let app = c.apps.first(where: { $0.app == "burst" }) else { return false }
+                return app.spooled == 0 && app.received + c.udp_kernel_drops * UInt64(lines) == UInt64(datagrams * lines)
+            }
+            guard let c = report, let app = c.apps.first(where: { $0.app == "burst" }) else { return }
+            let stored = try storedCounts(h, port: httpPort).values.reduce(0, +)
+            print("udp drop test: \(datagrams * lines) sent, \(app.received) received, \(c.udp_kernel_drops) datagrams dropped by the kernel, \(stored) stored")
+            h.check(c.udp_kernel_drops > 0, "the burst never overflowed a 4 KiB buffer; the test proves nothing")
+            h.check(app.received + c.udp_kernel_drops * UInt64(lines) == UInt64(datagrams * lines),
+                    "received \(app.received) + dropped \(c.udp_kernel_drops)×\(lines) != sent \(datagrams * lines)")
+            h.waitUntil("every received sample stored", timeout: 30, interval: 0.5) {
+                try storedCounts(h, port: httpPort).values.reduce(0, +) == app.received
+            }
+        }
+    }
 }
