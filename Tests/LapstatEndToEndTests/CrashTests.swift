@@ -59,6 +59,61 @@ final class LineWriter {
     }
 }
 
+/// The roles of one local collector on free loopback ports, started one by one so a test
+/// can leave some down, crash them and start them again.
+struct Cluster {
+    let h: Harness
+    let dataDir: String
+    let httpPort: UInt16, frontend: UInt16, backend: UInt16, statsdPort: UInt16
+
+    init(_ h: Harness) throws {
+        self.h = h
+        dataDir = h.path("data")
+        httpPort = try h.freePort()
+        frontend = try h.freePort()
+        backend = try h.freePort()
+        statsdPort = try h.freePort(udp: true)
+    }
+
+    @discardableResult
+    func query() throws -> RoleProcess {
+        try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
+    }
+
+    @discardableResult
+    func fanin() throws -> RoleProcess {
+        try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+    }
+
+    @discardableResult
+    func writer(_ name: String) throws -> RoleProcess {
+        try h.start(name, ["writer", "--name", name, "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
+                           "--seal-interval-ms", "200"])
+    }
+
+    /// A shim with its spool in the test's folder; `extra` adds or overrides options.
+    @discardableResult
+    func shim(_ extra: [String] = []) throws -> RoleProcess {
+        try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
+                             "--spool-dir", h.path("spool"), "--stats-interval-s", "0"] + extra)
+    }
+
+    func completeness() throws -> CompletenessResponse {
+        try JSONDecoder().decode(CompletenessResponse.self, from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
+    }
+
+    /// Stored count per "app|request".
+    func storedCounts() throws -> [String: UInt64] {
+        let r = try HTTPClient.get(port: httpPort, "/api/v1/series", timeout: 5)
+        guard r.status == 200 else { throw E2EError("series: HTTP \(r.status)") }
+        var out: [String: UInt64] = [:]
+        for s in try JSONDecoder().decode(SeriesResponse.self, from: r.body).series { out["\(s.app)|\(s.request)"] = s.count }
+        return out
+    }
+
+    func storedTotal() throws -> UInt64 { try storedCounts().values.reduce(0, +) }
+}
+
 @Suite("lapstat crash and outage", .serialized)
 struct CrashTests {
     /// Seconds of chaos: short in CI, longer from scripts/crash-soak.
@@ -66,41 +121,29 @@ struct CrashTests {
         Double(ProcessInfo.processInfo.environment["LAPSTAT_CRASH_SECONDS"] ?? "") ?? 30
     }
 
-    func storedCounts(_ h: Harness, port: UInt16) throws -> [String: UInt64] {
-        let r = try HTTPClient.get(port: port, "/api/v1/series", timeout: 5)
-        guard r.status == 200 else { throw E2EError("series: HTTP \(r.status)") }
-        let series = try JSONDecoder().decode(SeriesResponse.self, from: r.body).series
-        var out: [String: UInt64] = [:]
-        for s in series { out["\(s.app)|\(s.request)"] = s.count }
-        return out
-    }
-
     @Test("kill -9 of any role under load: every line stored exactly once")
     func killNineUnderLoad() throws {
         Harness.run("crash") { h in
-            let dataDir = h.path("data")
-            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
-            let statsdPort = try h.freePort(udp: true)
+            let c = try Cluster(h)
             let files = [(h.path("orders.log"), "orders"), (h.path("search.log"), "search")]
             let lines = try LineWriter(files: files, seed: 11)
 
             var roles: [String: RoleProcess] = [:]
-            roles["query"] = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
-            roles["fanin"] = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
+            roles["query"] = try c.query()
+            roles["fanin"] = try c.fanin()
             for w in ["writer-1", "writer-2"] {
-                roles[w] = try h.start(w, ["writer", "--name", w, "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
-                                           "--seal-interval-ms", "200"])
+                roles[w] = try c.writer(w)
             }
-            roles["shim"] = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
-                                                 "--tail", files[0].0, "--app", files[0].1, "--tail", files[1].0, "--app", files[1].1,
-                                                 "--spool-dir", h.path("spool"), "--ack-timeout-ms", "1000", "--stats-interval-s", "0"])
-            guard h.waitUntil("the query API", { try HTTPClient.get(port: httpPort, "/api/v1/status", timeout: 2).status == 200 }) else { return }
+            roles["shim"] = try c.shim(["--tail", files[0].0, "--app", files[0].1, "--tail", files[1].0, "--app", files[1].1,
+                                              "--ack-timeout-ms", "1000"])
+            guard h.waitUntil("the query API", { try HTTPClient.get(port: c.httpPort, "/api/v1/status", timeout: 2).status == 200 }) else { return }
 
             // Chaos: lines flow at ~2,000/s while a random role is killed every 1.5–3.5 s and
             // started again 0.2–1 s later. Bounded by time and by count.
             var rng = SplitMix64(seed: 5)
             let names = ["shim", "fanin", "writer-1", "writer-2", "query"]
             var kills: [String: Int] = [:]
+            var order: [String] = []
             let end = Date().addingTimeInterval(Self.chaosSeconds)
             var nextKill = Date().addingTimeInterval(1.5)
             var down: (name: String, until: Date)? = nil
@@ -112,7 +155,10 @@ struct CrashTests {
                     down = nil
                     nextKill = Date().addingTimeInterval(1.5 + Double(rng.below(2000)) / 1000)
                 } else if down == nil, Date() >= nextKill {
-                    let name = names[rng.below(names.count)]
+                    // Every role in turn, in a random order each round, so a short run still
+                    // crashes each of them.
+                    if order.isEmpty { order = names.shuffled(using: &rng) }
+                    let name = order.removeFirst()
                     h.crash(roles[name]!)
                     kills[name, default: 0] += 1
                     down = (name, Date().addingTimeInterval(0.2 + Double(rng.below(800)) / 1000))
@@ -123,30 +169,27 @@ struct CrashTests {
 
             // Everything arrives (retries back off to a few seconds), then stays exact.
             let expected = lines.expected
-            h.waitUntil("every line stored", timeout: 90, interval: 0.5) { try storedCounts(h, port: httpPort) == expected }
+            h.waitUntil("every line stored", timeout: 90, interval: 0.5) { try c.storedCounts() == expected }
             sleep(3) // late retries of already-stored frames must not add anything
-            let stored = try storedCounts(h, port: httpPort)
+            let stored = try c.storedCounts()
             for key in expected.keys.sorted() {
                 h.check(stored[key] == expected[key], "\(key): stored \(stored[key] ?? 0), written \(expected[key]!)")
             }
             h.check(Set(stored.keys) == Set(expected.keys), "series stored \(stored.keys.sorted()) != written \(expected.keys.sorted())")
-            h.check(kills.values.reduce(0, +) >= 3, "the chaos loop killed too little: \(kills)")
+            h.check(Set(kills.keys) == Set(names), "the chaos loop did not kill every role: \(kills)")
         }
     }
 
     @Test("collection tier down under load: sends never block, the spool fills, everything arrives")
     func outageThenRecovery() throws {
         Harness.run("outage") { h in
-            let dataDir = h.path("data")
-            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
-            let statsdPort = try h.freePort(udp: true)
-            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
-            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
-                                     "--spool-dir", h.path("spool"), "--ack-timeout-ms", "500", "--stats-interval-s", "0"])
-            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
+            let c = try Cluster(h)
+            _ = try c.query()
+            _ = try c.shim(["--ack-timeout-ms", "500"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: c.statsdPort) }) else { return }
 
             // No fan-in, no writer: the app keeps sending; every send returns at once.
-            let sender = try UDPSender(port: statsdPort)
+            let sender = try UDPSender(port: c.statsdPort)
             var sent = 0
             var slowest = 0.0
             for i in 0..<500 {
@@ -163,16 +206,14 @@ struct CrashTests {
             h.check(!spooled.isEmpty, "nothing was spooled during the outage")
 
             // The tier comes back: everything spooled arrives, exactly once.
-            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
-            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
-                                         "--seal-interval-ms", "200"])
+            _ = try c.fanin()
+            _ = try c.writer("writer-1")
             h.waitUntil("every sample stored", timeout: 60, interval: 0.5) {
-                try storedCounts(h, port: httpPort).values.reduce(0, +) == UInt64(sent)
+                try c.storedTotal() == UInt64(sent)
             }
             h.waitUntil("the shim's report", timeout: 20, interval: 0.5) {
-                let c = try JSONDecoder().decode(CompletenessResponse.self,
-                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
-                return c.apps.first { $0.app == "outage" }.map { $0.delivered == UInt64(sent) && $0.spooled == 0 } ?? false
+                let report = try c.completeness()
+                return report.apps.first { $0.app == "outage" }.map { $0.delivered == UInt64(sent) && $0.spooled == 0 } ?? false
             }
         }
     }
@@ -180,15 +221,11 @@ struct CrashTests {
     @Test("spool cap reached: drops are exactly what the counters say")
     func spoolCapDropsAreCounted() throws {
         Harness.run("cap") { h in
-            let dataDir = h.path("data")
-            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
-            let statsdPort = try h.freePort(udp: true)
-            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
-            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
-                                     "--spool-dir", h.path("spool"), "--spool-max-bytes", "1048576", "--batch-size", "500",
-                                     "--ack-timeout-ms", "500", "--stats-interval-s", "0"])
-            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
-            let sender = try UDPSender(port: statsdPort)
+            let c = try Cluster(h)
+            _ = try c.query()
+            _ = try c.shim(["--spool-max-bytes", "1048576", "--batch-size", "500", "--ack-timeout-ms", "500"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: c.statsdPort) }) else { return }
+            let sender = try UDPSender(port: c.statsdPort)
             var sent: UInt64 = 0
             for i in 0..<4000 {
                 // Distinct request names make frames big: the 1 MiB cap is reached quickly.
@@ -198,20 +235,18 @@ struct CrashTests {
                 if i % 10 == 0 { usleep(3_000) }
             }
             sleep(1)
-            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
-            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
-                                         "--seal-interval-ms", "200"])
+            _ = try c.fanin()
+            _ = try c.writer("writer-1")
             var last: CompletenessResponse.App? = nil
             var kernelDrops: UInt64 = 0
             h.waitUntil("nothing left spooled", timeout: 60, interval: 0.5) {
-                let c = try JSONDecoder().decode(CompletenessResponse.self,
-                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
-                last = c.apps.first { $0.app == "cap" }
-                kernelDrops = c.udp_kernel_drops
+                let report = try c.completeness()
+                last = report.apps.first { $0.app == "cap" }
+                kernelDrops = report.udp_kernel_drops
                 return last.map { $0.spooled == 0 && $0.received > 0 && $0.delivered + $0.dropped == $0.received } ?? false
             }
             guard let totals = last else { return }
-            let stored = try storedCounts(h, port: httpPort).values.reduce(0, +)
+            let stored = try c.storedTotal()
             print("cap test: sent \(sent), received \(totals.received), stored \(stored), dropped \(totals.dropped), kernel drops \(kernelDrops)")
             h.check(totals.dropped > 0, "the 1 MiB cap was never reached (nothing dropped)")
             h.check(stored == totals.delivered, "stored \(stored) != delivered \(totals.delivered)")
@@ -223,18 +258,14 @@ struct CrashTests {
     @Test("UDP overload: what the kernel drops is counted, exactly")
     func udpKernelDropsAreCounted() throws {
         Harness.run("udpdrops") { h in
-            let dataDir = h.path("data")
-            let httpPort = try h.freePort(), frontend = try h.freePort(), backend = try h.freePort()
-            let statsdPort = try h.freePort(udp: true)
-            _ = try h.start("query", ["query", "--data-dir", dataDir, "--http", "127.0.0.1:\(httpPort)"])
-            _ = try h.start("fanin", ["fanin", "--frontend", "tcp://127.0.0.1:\(frontend)", "--backend", "tcp://127.0.0.1:\(backend)"])
-            _ = try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
-                                         "--seal-interval-ms", "200"])
+            let c = try Cluster(h)
+            _ = try c.query()
+            _ = try c.fanin()
+            _ = try c.writer("writer-1")
             // A tiny kernel buffer and an unpaced burst: the kernel must drop datagrams.
-            _ = try h.start("shim", ["shim", "--statsd", "127.0.0.1:\(statsdPort)", "--fanin", "tcp://127.0.0.1:\(frontend)",
-                                     "--spool-dir", h.path("spool"), "--udp-buffer-bytes", "4096", "--stats-interval-s", "0"])
-            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: statsdPort) }) else { return }
-            let sender = try UDPSender(port: statsdPort)
+            _ = try c.shim(["--udp-buffer-bytes", "4096"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: c.statsdPort) }) else { return }
+            let sender = try UDPSender(port: c.statsdPort)
             let datagrams = 20_000, lines = 20
             for i in 0..<datagrams {
                 let datagram = (0..<lines).map { j in "GET /burst/\(j % 4):\(1 + (i + j) % 500).5|ms|#app:burst" }.joined(separator: "\n")
@@ -243,22 +274,22 @@ struct CrashTests {
                 // last one comes after a pause, so it is received and carries the final count.
                 if i == datagrams - 2 { usleep(500_000) }
             }
-            var report: CompletenessResponse? = nil
+            var settled: CompletenessResponse? = nil
+            let sent = UInt64(datagrams * lines)
             h.waitUntil("the shim's report to settle", timeout: 30, interval: 0.5) {
-                let c = try JSONDecoder().decode(CompletenessResponse.self,
-                                                 from: try HTTPClient.get(port: httpPort, "/api/v1/completeness").body)
-                report = c
-                guard let app = c.apps.first(where: { $0.app == "burst" }) else { return false }
-                return app.spooled == 0 && app.received + c.udp_kernel_drops * UInt64(lines) == UInt64(datagrams * lines)
+                let report = try c.completeness()
+                settled = report
+                guard let app = report.apps.first(where: { $0.app == "burst" }) else { return false }
+                return app.spooled == 0 && app.received + report.udp_kernel_drops * UInt64(lines) == sent
             }
-            guard let c = report, let app = c.apps.first(where: { $0.app == "burst" }) else { return }
-            let stored = try storedCounts(h, port: httpPort).values.reduce(0, +)
-            print("udp drop test: \(datagrams * lines) sent, \(app.received) received, \(c.udp_kernel_drops) datagrams dropped by the kernel, \(stored) stored")
-            h.check(c.udp_kernel_drops > 0, "the burst never overflowed a 4 KiB buffer; the test proves nothing")
-            h.check(app.received + c.udp_kernel_drops * UInt64(lines) == UInt64(datagrams * lines),
-                    "received \(app.received) + dropped \(c.udp_kernel_drops)×\(lines) != sent \(datagrams * lines)")
+            guard let report = settled, let app = report.apps.first(where: { $0.app == "burst" }) else { return }
+            let stored = try c.storedTotal()
+            let drops = report.udp_kernel_drops
+            print("udp drop test: \(sent) sent, \(app.received) received, \(drops) datagrams dropped by the kernel, \(stored) stored")
+            h.check(drops > 0, "the burst never overflowed a 4 KiB buffer; the test proves nothing")
+            h.check(app.received + drops * UInt64(lines) == sent, "received \(app.received) + dropped \(drops)×\(lines) != sent \(sent)")
             h.waitUntil("every received sample stored", timeout: 30, interval: 0.5) {
-                try storedCounts(h, port: httpPort).values.reduce(0, +) == app.received
+                try c.storedTotal() == app.received
             }
         }
     }
