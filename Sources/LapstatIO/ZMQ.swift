@@ -160,6 +160,15 @@ public final class ZMQSocket {
         return parts
     }
 
+    /// Waits up to `timeoutMilliseconds` for any of `sockets` to have a message to receive;
+    /// returns the indexes of those that do (empty on timeout).
+    public static func poll(_ sockets: [ZMQSocket], timeoutMilliseconds: Int) throws(ZMQError) -> [Int] {
+        var items = sockets.map { zmq_pollitem_t(socket: $0.handle, fd: 0, events: Int16(ZMQ_POLLIN), revents: 0) }
+        let n = items.count
+        try zmqCall("poll") { Int32(zmq_poll(&items, Int32(n), timeoutMilliseconds)) }
+        return items.indices.filter { items[$0].revents & Int16(ZMQ_POLLIN) != 0 }
+    }
+
     /// Runs libzmq's built-in proxy between two sockets until `control` receives "TERMINATE".
     /// Blocks the calling thread, which must own all three sockets.
     public static func proxy(frontend: ZMQSocket, backend: ZMQSocket, control: ZMQSocket) throws(ZMQError) {

@@ -7,7 +7,7 @@ import Glibc
 /// `lapstat shim`: one per host, beside the apps.
 public enum ShimCommand: RoleCommand {
     public static let name = "shim"
-    public static let abstract = "receive samples from apps (StatsD UDP, tailed log files) and push batches to the fan-in tier"
+    public static let abstract = "receive samples from apps (StatsD UDP, tailed log files), spool them and deliver them to the fan-in tier"
     public static let usage = """
     USAGE: lapstat shim [options]
 
@@ -144,7 +144,7 @@ public enum ShimCommand: RoleCommand {
                 }
             }
         }
-        Log.info("shim \(String(shimID, radix: 16)) on host \(config.host) pushing to \(config.fanins.joined(separator: ", "))")
+        Log.info("shim \(String(shimID, radix: 16)) on host \(config.host) delivering to \(config.fanins.joined(separator: ", "))")
         // The sender stops only after every input has stopped, so what the inputs queued
         // last still goes out.
         let inputsStopped = ShutdownSignal()

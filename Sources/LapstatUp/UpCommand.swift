@@ -95,7 +95,7 @@ public enum UpCommand: RoleCommand {
         let t = config.topology
         let banner = """
         lapstat is up:
-          query API     http://\(t.query.http)/api/v1/quantiles   (also /api/v1/series, /api/v1/status)
+          query API     http://\(t.query.http)/api/v1/quantiles   (also /api/v1/series, /api/v1/completeness, /api/v1/status)
           StatsD input  udp://\(t.shims.map(\.statsd).joined(separator: ", udp://"))
           fan-in        \(t.fanins.map { "\($0.frontend) -> \($0.backend)" }.joined(separator: ", "))
           writers       \(t.writers.map(\.name).joined(separator: ", ")) into \(t.dataDir)

@@ -19,7 +19,7 @@ public enum WriterCommand: RoleCommand {
     OPTIONS:
       --name NAME                writer name, also its folder under the data dir (default writer-1)
       --data-dir DIR             data directory (default ./data)
-      --connect ENDPOINT         fan-in backend to pull from (repeatable; default tcp://127.0.0.1:5571)
+      --connect ENDPOINT         fan-in backend to take frames from (repeatable; default tcp://127.0.0.1:5571)
       --seal-interval-ms N       seal the open block after N ms (default 1000)
       --max-block-samples N      seal the open block at N samples (default 1000000)
       --no-fsync                 acknowledge without fsync (benchmarks only: a crash of the

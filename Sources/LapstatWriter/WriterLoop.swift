@@ -4,10 +4,12 @@ import LapstatStorage
 
 /// The writer's one loop: receive frames, build the open block, seal it, acknowledge.
 ///
-/// Frames arrive on a DEALER socket connected to the fan-ins' backends, each as a message
-/// whose last part is the frame and whose leading parts are the routing envelope the
-/// fan-in's ROUTER added; sending an acknowledgement back with the same envelope makes
-/// ZeroMQ route it to the shim that sent the frame.
+/// Frames arrive on DEALER sockets, one per fan-in backend, each as a message whose last
+/// part is the frame and whose leading parts are the routing envelope the fan-in's ROUTER
+/// added. The acknowledgement goes back on the same socket with the same envelope, so it
+/// reaches the fan-in that carried the frame and its ROUTER routes it to the shim. (One
+/// DEALER connected to several fan-ins would deal acknowledgements round-robin among
+/// them, and a ROUTER drops a message whose routing id it does not know.)
 ///
 /// Acknowledgement is group commit: every frame that went into a block is acknowledged
 /// once that block's file is fsync'd and renamed into place, with one fsync for the whole
@@ -20,14 +22,20 @@ import LapstatStorage
 /// If a block cannot be written its frames are not acknowledged and their shims resend them.
 final class WriterLoop {
     private let config: WriterCommand.Configuration
-    private let socket: ZMQSocket
+    private let sockets: [ZMQSocket]
     private let context: ZMQContext
     private var store: BlockStore
     private var stored: StoredBatches
     private var lastRefresh: Int64
     private var builder = BlockBuilder()
-    /// Envelopes waiting for the open block to become durable, per frame.
-    private var pendingAcks: [BatchID: [[[UInt8]]]] = [:]
+    /// Where to answer a frame: the socket it came on and its routing envelope.
+    struct ReplyPath {
+        var socket: Int
+        var envelope: [[UInt8]]
+    }
+
+    /// Reply paths waiting for the open block to become durable, per frame.
+    private var pendingAcks: [BatchID: [ReplyPath]] = [:]
     private var counters = WriterCounters()
 
     init(config: WriterCommand.Configuration) throws {
@@ -39,11 +47,14 @@ final class WriterLoop {
         }
         lastRefresh = Clock.monotonicMillis()
         Log.info("\(stored.batchCount) stored batches known from \(stored.blockCount) blocks")
-        context = ZMQContext()
-        socket = try ZMQSocket(context, .dealer)
-        try socket.setReceiveTimeout(milliseconds: 50)
-        try socket.setReceiveHighWaterMark(1000)
-        for endpoint in config.connect { try socket.connect(endpoint) }
+        let context = ZMQContext()
+        self.context = context
+        sockets = try config.connect.map { endpoint in
+            let socket = try ZMQSocket(context, .dealer)
+            try socket.setReceiveHighWaterMark(1000)
+            try socket.connect(endpoint)
+            return socket
+        }
         Log.info("taking frames from \(config.connect.joined(separator: ", ")) into \(store.directory)\(config.fsync ? "" : " (no fsync)")")
     }
 
@@ -51,7 +62,13 @@ final class WriterLoop {
         var lastReport = Clock.monotonicMillis()
         while !shutdown.isRequested {
             do {
-                if let message = try socket.receiveMultipart() { consume(message) }
+                for i in try ZMQSocket.poll(sockets, timeoutMilliseconds: 50) {
+                    // Take what is queued on this socket now, without waiting for more.
+                    for _ in 0..<1000 {
+                        guard let message = try sockets[i].receiveMultipart(dontWait: true) else { break }
+                        consume(message, from: i)
+                    }
+                }
             } catch {
                 Log.error("\(error)")
                 Clock.sleep(milliseconds: 100)
@@ -67,15 +84,17 @@ final class WriterLoop {
             }
         }
         // Clean stop: take what already arrived in this socket's queue, seal and acknowledge it.
-        while let message = try? socket.receiveMultipart(dontWait: true) { consume(message) }
+        for (i, socket) in sockets.enumerated() {
+            while let message = try? socket.receiveMultipart(dontWait: true) { consume(message, from: i) }
+        }
         sealIfDue(force: true)
         Log.info("stopped; counters: \(counters)")
     }
 
-    private func consume(_ message: [[UInt8]]) {
+    private func consume(_ message: [[UInt8]], from socket: Int) {
         counters.frames += 1
         guard let payload = message.last else { return }
-        let envelope = Array(message.dropLast())
+        let reply = ReplyPath(socket: socket, envelope: Array(message.dropLast()))
         if ShimReport.isReport(payload) {
             saveReport(payload)
             return
@@ -92,16 +111,16 @@ final class WriterLoop {
         if pendingAcks[id] != nil {
             // A retry of a frame in the open block: answer both when the block is durable.
             counters.duplicateFrames += 1
-            pendingAcks[id]!.append(envelope)
+            pendingAcks[id]!.append(reply)
             return
         }
         if stored.isStored(id) {
             counters.duplicateFrames += 1
-            acknowledge(id, .duplicate, to: [envelope])
+            acknowledge(id, .duplicate, to: [reply])
             return
         }
         builder.append(frame, nowMillis: Clock.monotonicMillis())
-        pendingAcks[id] = [envelope]
+        pendingAcks[id] = [reply]
         counters.receivedSamples += UInt64(frame.sampleCount)
     }
 
@@ -124,7 +143,7 @@ final class WriterLoop {
                 return
             }
         }
-        for (id, envelopes) in waiting { acknowledge(id, .stored, to: envelopes) }
+        for (id, replies) in waiting { acknowledge(id, .stored, to: replies) }
     }
 
     /// A shim's totals: kept for the query service's completeness figures. Not acknowledged:
@@ -142,11 +161,11 @@ final class WriterLoop {
         }
     }
 
-    private func acknowledge(_ id: BatchID, _ status: Acknowledgement.Status, to envelopes: [[[UInt8]]]) {
+    private func acknowledge(_ id: BatchID, _ status: Acknowledgement.Status, to replies: [ReplyPath]) {
         let ack = Acknowledgement(status: status, batch: id).encoded()
-        for envelope in envelopes {
+        for reply in replies {
             do {
-                if try socket.send(parts: envelope + [ack], dontWait: true) { counters.acknowledgements += 1 }
+                if try sockets[reply.socket].send(parts: reply.envelope + [ack], dontWait: true) { counters.acknowledgements += 1 }
             } catch {
                 // A lost acknowledgement costs a retry, answered as a duplicate.
                 Log.warn("cannot acknowledge frame \(id): \(error)")

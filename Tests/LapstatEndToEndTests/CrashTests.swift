@@ -293,4 +293,34 @@ struct CrashTests {
             }
         }
     }
+
+    @Test("two fan-ins: every acknowledgement finds its way back")
+    func acknowledgementsThroughTwoFanIns() throws {
+        Harness.run("twofanins") { h in
+            let c = try Cluster(h)
+            let second = (frontend: try h.freePort(), backend: try h.freePort())
+            try c.query()
+            try c.fanin()
+            try h.start("fanin-2", ["fanin", "--frontend", "tcp://127.0.0.1:\(second.frontend)", "--backend", "tcp://127.0.0.1:\(second.backend)"])
+            try h.start("writer-1", ["writer", "--name", "writer-1", "--data-dir", c.dataDir, "--seal-interval-ms", "200",
+                                     "--connect", "tcp://127.0.0.1:\(c.backend)", "--connect", "tcp://127.0.0.1:\(second.backend)"])
+            // A minute-long ack timeout: a lost acknowledgement would leave its frame spooled
+            // for the whole test instead of being hidden by a quick resend.
+            try c.shim(["--fanin", "tcp://127.0.0.1:\(second.frontend)", "--ack-timeout-ms", "60000", "--batch-delay-ms", "5"])
+            guard h.waitUntil("the shim's UDP port", { ProcNet.isBound(udp: c.statsdPort) }),
+                  h.waitUntil("the shim connected to both fan-ins", {
+                      ProcNet.establishedCount(tcp: c.frontend) >= 1 && ProcNet.establishedCount(tcp: second.frontend) >= 1
+                  }) else { return }
+            let sender = try UDPSender(port: c.statsdPort)
+            for i in 0..<200 {
+                try sender.send(Array((0..<10).map { "GET /two/\($0):\(1 + i % 50).5|ms|#app:two" }.joined(separator: "\n").utf8))
+                usleep(2_000)
+            }
+            h.waitUntil("every frame acknowledged", timeout: 30, interval: 0.5) {
+                guard let app = try c.completeness().apps.first(where: { $0.app == "two" }) else { return false }
+                return app.received == 2000 && app.delivered == 2000 && app.spooled == 0
+            }
+            h.check(try c.storedTotal() == 2000, "stored \((try? c.storedTotal()) ?? 0) of 2000")
+        }
+    }
 }
