@@ -41,6 +41,7 @@ let package = Package(
         .executableTarget(name: "LapstatBench", dependencies: ["LapstatCore", "LapstatStorage"]),
 
         .testTarget(name: "LapstatCoreTests", dependencies: ["LapstatCore"]),
+        .testTarget(name: "LapstatIOTests", dependencies: ["LapstatIO"]),
         .testTarget(name: "LapstatStorageTests", dependencies: ["LapstatCore", "LapstatStorage", "LapstatQuery"]),
         .testTarget(name: "LapstatEndToEndTests", dependencies: ["lapstat", "LapstatCore"]),
         .testTarget(name: "LapstatShimTests", dependencies: ["LapstatShim", "LapstatCore"]),

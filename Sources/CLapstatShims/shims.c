@@ -19,11 +19,15 @@ struct MHD_Daemon *lapstat_mhd_start(const char *host, uint16_t port, unsigned i
     if (inet_pton(AF_INET, host, &addr.sin_addr) != 1) {
         return NULL;
     }
-    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
+    /* A thread per connection: streamed bodies (live tail, exports) block in their
+       content reader until data comes, which a shared polling pool cannot allow. */
+    (void)threads;
+    return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                                MHD_USE_ERROR_LOG,
                             port, NULL, NULL, handler, handler_cls,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-                            MHD_OPTION_THREAD_POOL_SIZE, threads,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)30,
+                            MHD_OPTION_CONNECTION_LIMIT, threads,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
                             MHD_OPTION_END);
 }
 

@@ -1,5 +1,6 @@
 import CLapstatShims
 import CMicroHTTPD
+import Foundation
 
 /// An HTTP request as handlers see it: libmicrohttpd has already parsed and URL-decoded it.
 public struct HTTPRequest: Sendable {
@@ -14,6 +15,18 @@ public struct HTTPResponse: Sendable {
     public var contentType: String
     public var body: [UInt8]
     public var headers: [(String, String)]
+    /// When set, the body is produced while it is sent (chunked): the producer runs on its
+    /// own thread and writes to the stream until it is done or the client goes away.
+    public var stream: (@Sendable (HTTPStream) -> Void)?
+
+    public init(status: Int = 200, contentType: String, headers: [(String, String)] = [],
+                stream: @escaping @Sendable (HTTPStream) -> Void) {
+        self.status = status
+        self.contentType = contentType
+        self.body = []
+        self.headers = headers
+        self.stream = stream
+    }
 
     public init(status: Int = 200, contentType: String = "application/json", body: [UInt8], headers: [(String, String)] = []) {
         self.status = status
@@ -27,14 +40,94 @@ public struct HTTPResponse: Sendable {
     }
 }
 
+/// A response body written by a producer thread and read by libmicrohttpd as the client
+/// takes it. Bounded: a producer faster than its client waits (`write` blocks) rather than
+/// buffering without limit; once the client is gone every `write` returns false at once.
+public final class HTTPStream: @unchecked Sendable {
+    // All mutable state is guarded by `condition`.
+    private let condition = NSCondition()
+    private var chunks: [[UInt8]] = []
+    private var offset = 0
+    private var buffered = 0
+    private var finished = false
+    private var cancelled = false
+    private let limit: Int
+
+    init(limit: Int = 4 << 20) {
+        self.limit = limit
+    }
+
+    /// Queues bytes for the client; false once the client has gone (stop producing).
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty else { return isOpen }
+        condition.lock()
+        defer { condition.unlock() }
+        while buffered >= limit && !cancelled { condition.wait() }
+        guard !cancelled else { return false }
+        chunks.append(bytes)
+        buffered += bytes.count
+        condition.broadcast()
+        return true
+    }
+
+    @discardableResult
+    public func write(_ text: String) -> Bool { write(Array(text.utf8)) }
+
+    /// Whether the client is still there.
+    public var isOpen: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return !cancelled
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// For libmicrohttpd's content reader: blocks until bytes or the end are there.
+    /// Returns the count copied, or -1 at the end of the stream.
+    func read(into buffer: UnsafeMutableRawPointer, max: Int) -> Int {
+        condition.lock()
+        defer { condition.unlock() }
+        while chunks.isEmpty && !finished && !cancelled { condition.wait() }
+        guard !chunks.isEmpty, !cancelled else { return -1 }
+        var copied = 0
+        while copied < max, let first = chunks.first {
+            let n = min(max - copied, first.count - offset)
+            first.withUnsafeBytes { buffer.advanced(by: copied).copyMemory(from: $0.baseAddress! + offset, byteCount: n) }
+            copied += n
+            offset += n
+            if offset == first.count {
+                chunks.removeFirst()
+                offset = 0
+            }
+        }
+        buffered -= copied
+        condition.broadcast()
+        return copied
+    }
+}
+
 public struct HTTPServerError: Error, CustomStringConvertible {
     public var address: HostPort
     public var description: String { "cannot start HTTP server on \(address) (address in use or invalid?)" }
 }
 
-/// The query service's HTTP front: libmicrohttpd with a small thread pool. Handlers run on
-/// libmicrohttpd's threads, so they must be thread-safe and must not be actor-isolated
-/// (a foreign thread calling a @MainActor closure traps).
+/// The query service's HTTP front: libmicrohttpd, a thread per connection (at most
+/// `threads` connections). Handlers run on libmicrohttpd's threads, so they must be
+/// thread-safe and must not be actor-isolated (a foreign thread calling a @MainActor
+/// closure traps).
 public final class HTTPServer: @unchecked Sendable {
     // Mutated only in init and stop(); the handler is immutable.
     private var daemon: OpaquePointer?
@@ -78,6 +171,9 @@ public final class HTTPServer: @unchecked Sendable {
         let request = HTTPRequest(method: method.map { String(cString: $0) } ?? "GET",
                                   path: url.map { String(cString: $0) } ?? "/", query: query)
         let response = server.handler(request)
+        if let produce = response.stream {
+            return queueStream(response, produce, on: connection)
+        }
         return response.body.withUnsafeBytes { raw -> MHD_Result in
             guard let r = MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress),
                                                           .RESPMEM_MUST_COPY) else { return .NO }
@@ -86,5 +182,38 @@ public final class HTTPServer: @unchecked Sendable {
             for (k, v) in response.headers { MHD_add_response_header(r, k, v) }
             return MHD_queue_response(connection, UInt32(response.status), r)
         }
+    }
+
+    /// Starts the producer on its own thread and hands libmicrohttpd a reader over its stream.
+    private static func queueStream(_ response: HTTPResponse, _ produce: @escaping @Sendable (HTTPStream) -> Void,
+                                    on connection: OpaquePointer) -> MHD_Result {
+        let stream = HTTPStream()
+        let context = Unmanaged.passRetained(stream).toOpaque()
+        guard let r = MHD_create_response_from_callback(UInt64.max, 32 * 1024, streamReader, context, streamRelease) else {
+            Unmanaged<HTTPStream>.fromOpaque(context).release()
+            return .NO
+        }
+        defer { MHD_destroy_response(r) }
+        MHD_add_response_header(r, "Content-Type", response.contentType)
+        MHD_add_response_header(r, "Cache-Control", "no-cache")
+        for (k, v) in response.headers { MHD_add_response_header(r, k, v) }
+        DedicatedThread.start(name: "http-stream") {
+            produce(stream)
+            stream.finish()
+        }
+        return MHD_queue_response(connection, UInt32(response.status), r)
+    }
+
+    private static let streamReader: MHD_ContentReaderCallback = { cls, _, buffer, max in
+        guard let cls, let buffer else { return -2 }
+        let stream = Unmanaged<HTTPStream>.fromOpaque(cls).takeUnretainedValue()
+        return stream.read(into: buffer, max: max)
+    }
+
+    /// The response is gone (sent or the client left): stop the producer, drop our reference.
+    private static let streamRelease: MHD_ContentReaderFreeCallback = { cls in
+        guard let cls else { return }
+        let stream = Unmanaged<HTTPStream>.fromOpaque(cls).takeRetainedValue()
+        stream.cancel()
     }
 }

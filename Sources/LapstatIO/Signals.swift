@@ -46,7 +46,7 @@ public final class ShutdownSignal: Sendable {
         if let value = getenv(Self.supervisorEnvironmentKey), let pid = Int32(String(cString: value)) {
             if lapstat_die_with_parent() != 0 || getppid() != pid { request() }
         }
-        Thread.start(name: "signals") { [self] in
+        DedicatedThread.start(name: "signals") { [self] in
             var s = waitSet
             while true {
                 var sig: Int32 = 0
@@ -59,7 +59,7 @@ public final class ShutdownSignal: Sendable {
 }
 
 /// Dedicated OS threads for the blocking loops (ZeroMQ sockets, UDP receive, file tailing).
-public enum Thread {
+public enum DedicatedThread {
     private final class Box {
         let body: () -> Void
         init(_ body: @escaping () -> Void) { self.body = body }

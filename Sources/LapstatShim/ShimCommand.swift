@@ -123,16 +123,16 @@ public enum ShimCommand: RoleCommand {
         if let address = config.statsd {
             let input = try StatsDInput(bind: address, receiveBuffer: config.udpBuffer, defaultApp: config.udpApp, queue: queue)
             Log.info("listening for StatsD datagrams on udp://\(input.address)")
-            inputs.append(Thread.start(name: "statsd") { input.run(until: shutdown) })
+            inputs.append(DedicatedThread.start(name: "statsd") { input.run(until: shutdown) })
         }
         for (path, app) in config.tails {
             let tailer = FileTailer(path: path, app: app, queue: queue, resumeFrom: spool.tailPositions[path])
             Log.info("tailing \(path) as app \(app)")
-            inputs.append(Thread.start(name: "tail") { tailer.run(until: shutdown) })
+            inputs.append(DedicatedThread.start(name: "tail") { tailer.run(until: shutdown) })
         }
         if config.statsInterval > 0 {
             let interval = config.statsInterval
-            Thread.start(name: "stats") {
+            DedicatedThread.start(name: "stats") {
                 var waited = 0
                 while !shutdown.isRequested {
                     Clock.sleep(milliseconds: 200)
@@ -148,11 +148,11 @@ public enum ShimCommand: RoleCommand {
         // The sender stops only after every input has stopped, so what the inputs queued
         // last still goes out.
         let inputsStopped = ShutdownSignal()
-        let senderThread = Thread.start(name: "sender") { sender.run(until: inputsStopped) }
-        for t in inputs { Thread.join(t) }
+        let senderThread = DedicatedThread.start(name: "sender") { sender.run(until: inputsStopped) }
+        for t in inputs { DedicatedThread.join(t) }
         while !shutdown.isRequested { Clock.sleep(milliseconds: 100) }
         inputsStopped.request()
-        Thread.join(senderThread)
+        DedicatedThread.join(senderThread)
         logCounters(queue)
     }
 

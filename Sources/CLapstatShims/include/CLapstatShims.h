@@ -6,8 +6,9 @@
 #include <stdint.h>
 #include <microhttpd.h>
 
-/// Starts a libmicrohttpd daemon bound to `host:port` (IPv4 dotted quad) with a pool of
-/// `threads` polling threads. MHD_start_daemon is variadic, hence this wrapper.
+/// Starts a libmicrohttpd daemon bound to `host:port` (IPv4 dotted quad), one thread per
+/// connection, at most `threads` connections at once. MHD_start_daemon is variadic, hence
+/// this wrapper.
 /// Returns NULL on failure (address in use, bad address).
 struct MHD_Daemon *lapstat_mhd_start(const char *host, uint16_t port, unsigned int threads,
                                      MHD_AccessHandlerCallback handler, void *handler_cls);
