@@ -6,7 +6,8 @@
 //   pure core        LapstatCore     samples, line parser, histogram, batch frame; no sockets, no files
 //   storage          LapstatStorage  LZ4 columnar block files: builder, writer, reader, data-dir names
 //   I/O wrappers     LapstatIO       ZeroMQ sockets, UDP, HTTP server, signals, logging
-//   roles            LapstatShim, LapstatFanIn, LapstatWriter, LapstatQuery, LapstatUp (supervisor), LapstatLoad (synthetic apps)
+//   roles            LapstatShim, LapstatFanIn, LapstatWriter, LapstatQuery, LapstatUp (supervisor), LapstatLoad (synthetic apps),
+//                    LapstatTail (live stream subscriber)
 //   executables      lapstat (one binary, a subcommand per role), lapstat-bench (micro-benchmarks)
 import PackageDescription
 
@@ -33,17 +34,18 @@ let package = Package(
         .target(name: "LapstatQuery", dependencies: ["LapstatCore", "LapstatStorage", "LapstatIO"]),
         .target(name: "LapstatUp", dependencies: ["LapstatIO"]),
         .target(name: "LapstatLoad", dependencies: ["LapstatCore", "LapstatIO"]),
+        .target(name: "LapstatTail", dependencies: ["LapstatCore", "LapstatIO", "LapstatUp"]),
 
         .executableTarget(
             name: "lapstat",
-            dependencies: ["LapstatCore", "LapstatIO", "LapstatShim", "LapstatFanIn", "LapstatWriter", "LapstatQuery", "LapstatUp", "LapstatLoad"]
+            dependencies: ["LapstatCore", "LapstatIO", "LapstatShim", "LapstatFanIn", "LapstatWriter", "LapstatQuery", "LapstatUp", "LapstatLoad", "LapstatTail"]
         ),
         .executableTarget(name: "LapstatBench", dependencies: ["LapstatCore", "LapstatStorage"]),
 
         .testTarget(name: "LapstatCoreTests", dependencies: ["LapstatCore"]),
         .testTarget(name: "LapstatIOTests", dependencies: ["LapstatIO"]),
         .testTarget(name: "LapstatStorageTests", dependencies: ["LapstatCore", "LapstatStorage", "LapstatQuery"]),
-        .testTarget(name: "LapstatEndToEndTests", dependencies: ["lapstat", "LapstatCore"]),
+        .testTarget(name: "LapstatEndToEndTests", dependencies: ["lapstat", "LapstatCore", "LapstatUp"]),
         .testTarget(name: "LapstatShimTests", dependencies: ["LapstatShim", "LapstatCore"]),
     ]
 )

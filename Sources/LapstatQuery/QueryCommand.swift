@@ -15,11 +15,17 @@ public enum QueryCommand: RoleCommand {
     OPTIONS:
       --data-dir DIR        data directory written by the writers (default ./data)
       --http HOST:PORT      address of the HTTP API (default 127.0.0.1:8080)
-      --threads N           HTTP worker threads (default 4)
+      --threads N           concurrent HTTP connections, each on its own thread (default 64;
+                            live streams hold one each)
+      --live ENDPOINT       a writer's live stream (its --publish) for /api/v1/live (repeatable)
 
-    API (times in unix ms, values in ms):
-      GET /api/v1/quantiles?app=A&request=R&from=MS&to=MS&q=0.5,0.9,0.99[&step=MS][&exact=1]
-      GET /api/v1/series[?app=A&from=MS&to=MS]
+    API (times in unix ms or relative: now, -15m, -1h; values in ms; every call in docs/api.md):
+      GET /api/v1/quantiles?app=A&request=R&from=T&to=T&q=0.5,0.9,0.99[&step=MS][&exact=1][&group_by=app,request,host]
+      GET /api/v1/series[?app=A&request=R&from=T&to=T&group_by=…]
+      GET /api/v1/heatmap?from=T&to=T&step=MS[&app&request&buckets=N&group_by=…]
+      GET /api/v1/top?by=0.99&n=10[&app&from&to&exact&group_by]
+      GET /api/v1/slo?threshold_ms=300[&app&request&from&to&step&exact&group_by]
+      GET /api/v1/export?from=T&to=T[&app&request&format=csv|ndjson]
       GET /api/v1/completeness[?app=A]
       GET /api/v1/status
     """
@@ -28,13 +34,15 @@ public enum QueryCommand: RoleCommand {
         var dataDirectory: String
         var http: HostPort
         var threads: UInt32
+        var live: [String] = []
     }
 
     static func parse(_ raw: [String]) throws -> Configuration {
-        let args = try Arguments(raw, valued: ["--data-dir", "--http", "--threads"])
+        let args = try Arguments(raw, valued: ["--data-dir", "--http", "--threads", "--live"])
         return Configuration(dataDirectory: args.string("--data-dir", default: "./data"),
                              http: try args.hostPort("--http", default: "127.0.0.1:8080"),
-                             threads: UInt32(max(1, min(64, try args.int("--threads", default: 4)))))
+                             threads: UInt32(max(1, min(1024, try args.int("--threads", default: 64)))),
+                             live: args.values(of: "--live").compactMap(\.value))
     }
 
     public static func main(_ args: [String]) -> Int32 {
@@ -45,7 +53,7 @@ public enum QueryCommand: RoleCommand {
         Log.setRole("query")
         let shutdown = ShutdownSignal()
         shutdown.install()
-        let api = QueryAPI(engine: QueryEngine(catalog: BlockCatalog(dataDirectory: config.dataDirectory)))
+        let api = QueryAPI(engine: QueryEngine(catalog: BlockCatalog(dataDirectory: config.dataDirectory)), liveEndpoints: config.live)
         let server = try HTTPServer(address: config.http, threads: config.threads) { api.handle($0) }
         Log.info("serving the API on http://\(server.address) from \(config.dataDirectory)")
         while !shutdown.isRequested { Clock.sleep(milliseconds: 100) }
@@ -57,6 +65,8 @@ public enum QueryCommand: RoleCommand {
 /// Routes requests and writes answers. Runs on libmicrohttpd's threads.
 struct QueryAPI: Sendable {
     let engine: QueryEngine
+    /// Writers' live streams for /api/v1/live (see LiveStream.swift).
+    var liveEndpoints: [String] = []
 
     func handle(_ request: HTTPRequest) -> HTTPResponse {
         guard request.method == "GET" || request.method == "HEAD" else {
@@ -64,10 +74,16 @@ struct QueryAPI: Sendable {
         }
         do {
             switch request.path {
-            case "/api/v1/quantiles": return try quantiles(request.query)
-            case "/api/v1/series": return try series(request.query)
+            case "/api/v1/quantiles": return try quantilesResponse(request.query)
+            case "/api/v1/series": return try seriesListResponse(request.query)
+            case "/api/v1/heatmap": return try heatmap(request.query)
+            case "/api/v1/top": return try top(request.query)
+            case "/api/v1/slo": return try slo(request.query)
+            case "/api/v1/export": return try export(request.query)
             case "/api/v1/status": return status()
             case "/api/v1/completeness": return try completeness(request.query)
+            case "/api/v1/live": return try liveStream(request.query)
+            case "/", "/index.html", "/dashboard.css", "/dashboard.js": return Dashboard.response(for: request.path) ?? error(404, "no such page")
             default: return error(404, "no such endpoint: \(request.path)")
             }
         } catch let e as QueryError {
@@ -85,71 +101,6 @@ struct QueryAPI: Sendable {
         return HTTPResponse(status: status, text: j.text)
     }
 
-    private func quantiles(_ p: [String: String]) throws -> HTTPResponse {
-        let q = try QuantileQuery(parameters: p, requireQuantiles: true)
-        return seriesResponse(try engine.aggregate(q)) { j, g in
-            var g = g
-            writeSummary(&j, g.summary)
-            if q.exact { g.rows.sort { $0.0 < $1.0 } }
-            writeQuantiles(&j, q.quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
-            guard q.step != nil else { return }
-            j.key("points")
-            j.beginArray()
-            for t in g.points.keys.sorted() {
-                let s = g.points[t]!
-                j.beginObject()
-                j.field("t", t)
-                j.field("count", s.count)
-                writeQuantiles(&j, q.quantiles, s, exactRows: q.exact ? g.pointRows[t, default: []].sorted { $0.0 < $1.0 } : nil)
-                j.endObject()
-            }
-            j.endArray()
-        }
-    }
-
-    /// `{"series":[{"app":…,"request":…, <fields>}, …]}` in (app, request) order.
-    private func seriesResponse(_ groups: [GroupKey: GroupResult], fields: (inout JSONWriter, GroupResult) -> Void) -> HTTPResponse {
-        var j = JSONWriter()
-        j.beginObject()
-        j.key("series")
-        j.beginArray()
-        for key in groups.keys.sorted() {
-            j.beginObject()
-            j.field("app", key.app)
-            j.field("request", key.request)
-            fields(&j, groups[key]!)
-            j.endObject()
-        }
-        j.endArray()
-        j.endObject()
-        return HTTPResponse(text: j.text)
-    }
-
-    private func writeSummary(_ j: inout JSONWriter, _ s: LatencySummary) {
-        j.field("count", s.count)
-        j.field("received", s.receivedCount)
-        j.field("min", Double(s.histogram.minMicros) / 1000)
-        j.field("max", Double(s.histogram.maxMicros) / 1000)
-        j.field("sum", Double(s.weightedSumMicros) / 1000)
-    }
-
-    private func writeQuantiles(_ j: inout JSONWriter, _ qs: [Double], _ s: LatencySummary, exactRows: [(UInt64, UInt32)]?) {
-        j.key("quantiles")
-        j.beginObject()
-        for q in qs {
-            let micros = exactRows.map { QueryEngine.exactQuantile($0, totalWeight: s.count, q) } ?? s.histogram.quantile(q)
-            j.key(JSONWriter.format(q))
-            // Quantiles are reported at the stored precision, 1 µs.
-            if let micros { j.value(micros.rounded() / 1000) } else { j.value(Double.nan) }
-        }
-        j.endObject()
-    }
-
-    private func series(_ p: [String: String]) throws -> HTTPResponse {
-        let q = try QuantileQuery(parameters: p, requireQuantiles: false)
-        return seriesResponse(try engine.aggregate(q)) { j, g in j.field("count", g.summary.count) }
-    }
-
     /// The share of each app's samples that is stored: the shims' latest totals, summed.
     /// `delivered / received` is the fraction behind every figure for that app; `spooled` is
     /// still on its way, `dropped` is lost for good (and counted), and UDP datagrams the
@@ -159,10 +110,7 @@ struct QueryAPI: Sendable {
             throw QueryError(message: "unknown parameter '\(unknown)'")
         }
         let reports = ShimReports.load(dataDirectory: engine.catalog.dataDirectory)
-        var apps: [String: ShimReport.AppTotals] = [:]
-        for r in reports {
-            for (app, t) in r.apps where p["app"] == nil || p["app"] == app { apps[app, default: .init()].add(t) }
-        }
+        let apps = Completeness.perApp(reports) { p["app"] == nil || p["app"] == $0 }
         var j = JSONWriter()
         j.beginObject()
         j.key("apps")
@@ -171,11 +119,7 @@ struct QueryAPI: Sendable {
             let t = apps[app]!
             j.beginObject()
             j.field("app", app)
-            j.field("received", t.received)
-            j.field("delivered", t.delivered)
-            j.field("spooled", t.spooled)
-            j.field("dropped", t.dropped)
-            j.field("completeness", t.received == 0 ? 1 : Double(t.delivered) / Double(t.received))
+            Completeness.writeTotals(&j, t, ratioKey: "completeness")
             j.endObject()
         }
         j.endArray()

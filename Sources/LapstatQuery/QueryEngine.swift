@@ -1,4 +1,5 @@
 import LapstatCore
+import LapstatIO
 import LapstatStorage
 
 /// A query parameter that is missing, malformed or inconsistent; answered with HTTP 400.
@@ -7,7 +8,9 @@ struct QueryError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// What `/api/v1/quantiles` and `/api/v1/series` ask for, validated.
+/// What `/api/v1/quantiles` and `/api/v1/series` (and the endpoints built on them: heatmap,
+/// top, slo, export) ask for, validated. Times are unix ms or relative to `now`
+/// (`ApiParameters.time`); `step` is ms or a duration with a unit.
 struct QuantileQuery {
     var app: String?
     var request: String?
@@ -16,14 +19,23 @@ struct QuantileQuery {
     var quantiles: [Double] = [0.5, 0.9, 0.99]
     var step: Int64?
     var exact = false
+    /// The fields a group is keyed by (`group_by`); the others are merged over.
+    var groupBy: [GroupField] = [.app, .request]
 
     static let maxPoints: Int64 = 100_000
+    /// What /api/v1/quantiles takes (/api/v1/series the same).
+    static let parameters: Set<String> = ["app", "request", "from", "to", "q", "step", "exact", "group_by"]
 
-    init(parameters p: [String: String], requireQuantiles: Bool) throws(QueryError) {
+    /// Both ends of the window given: rates are defined.
+    var hasWindow: Bool { from != Int64.min && to != Int64.max }
+
+    init(parameters p: [String: String], requireQuantiles: Bool, known: Set<String> = QuantileQuery.parameters,
+         endpoint: String = "/api/v1/quantiles", now: Int64 = Clock.nowMillis()) throws(QueryError) {
+        try ApiParameters.rejectUnknown(p, known: known, endpoint: endpoint)
         app = p["app"]
         request = p["request"]
-        if let s = p["from"] { from = try Self.millis(s, "from") }
-        if let s = p["to"] { to = try Self.millis(s, "to") }
+        if let s = p["from"] { from = try ApiParameters.time(s, "from", now: now) }
+        if let s = p["to"] { to = try ApiParameters.time(s, "to", now: now) }
         guard from < to else { throw QueryError(message: "from (\(from)) must be before to (\(to))") }
         if requireQuantiles, let s = p["q"] {
             quantiles = []
@@ -35,7 +47,7 @@ struct QuantileQuery {
             }
         }
         if let s = p["step"] {
-            guard let st = Int64(s), st > 0 else { throw QueryError(message: "step: '\(s)' is not a positive number of milliseconds") }
+            let st = try ApiParameters.positiveDuration(s, "step")
             guard p["from"] != nil, p["to"] != nil else { throw QueryError(message: "step needs both from and to") }
             // to − from can exceed Int64 for valid but far-apart bounds: that is too many points too.
             let span = to.subtractingReportingOverflow(from)
@@ -44,19 +56,20 @@ struct QuantileQuery {
             }
             step = st
         }
-        if let s = p["exact"] {
-            guard s == "1" || s == "0" || s == "true" || s == "false" else { throw QueryError(message: "exact: '\(s)' is not 0 or 1") }
-            exact = s == "1" || s == "true"
-        }
-        let known: Set<String> = ["app", "request", "from", "to", "q", "step", "exact"]
-        if let unknown = p.keys.sorted().first(where: { !known.contains($0) }) {
-            throw QueryError(message: "unknown parameter '\(unknown)'")
-        }
+        if let s = p["exact"] { exact = try ApiParameters.flag(s, "exact") }
+        if let s = p["group_by"] { groupBy = try ApiParameters.groupBy(s) }
     }
 
-    private static func millis(_ s: String, _ name: String) throws(QueryError) -> Int64 {
-        guard let v = Int64(s) else { throw QueryError(message: "\(name): '\(s)' is not unix milliseconds") }
-        return v
+    /// The group a series belongs to: the `group_by` fields of its key, the others blank.
+    func groupKey(_ key: SeriesKey) -> GroupKey {
+        GroupKey(app: groupBy.contains(.app) ? key.app : "", request: groupBy.contains(.request) ? key.request : "",
+                 host: groupBy.contains(.host) ? key.host : "")
+    }
+
+    /// Length in ms of the step bucket starting at `t` (the last one ends at `to`).
+    func stepLength(_ t: Int64) -> Int64 {
+        guard let step else { return to &- from }
+        return min(step, to &- t)
     }
 
     func matches(_ key: SeriesKey) -> Bool {
@@ -71,20 +84,24 @@ struct QuantileQuery {
     }
 }
 
-/// The answer for one (app, request) group, before it is written as JSON.
+/// The answer for one group (by default an (app, request) pair), before it is written as JSON.
 struct GroupResult {
     var summary = LatencySummary()
+    /// The apps whose samples are in this group (for the completeness that applies).
+    var apps: Set<String> = []
     var points: [Int64: LatencySummary] = [:]
     /// Raw (value µs, weight) rows; only for `exact=1`.
     var rows: [(UInt64, UInt32)] = []
     var pointRows: [Int64: [(UInt64, UInt32)]] = [:]
 }
 
+/// A group's identity; fields not in `group_by` are "".
 struct GroupKey: Hashable, Comparable {
     var app: String
     var request: String
+    var host: String = ""
 
-    static func < (a: GroupKey, b: GroupKey) -> Bool { (a.app, a.request) < (b.app, b.request) }
+    static func < (a: GroupKey, b: GroupKey) -> Bool { (a.app, a.request, a.host) < (b.app, b.request, b.host) }
 }
 
 /// Answers queries from the block catalog. Whole-series summaries are merged where a series
@@ -101,11 +118,12 @@ struct QueryEngine {
             var rows: BlockRows? = nil
             for s in entry.index.series where q.matches(s.key) {
                 guard s.maxTimestamp >= q.from, s.minTimestamp < q.to else { continue }
-                let key = GroupKey(app: s.key.app, request: s.key.request)
+                let key = q.groupKey(s.key)
                 let inside = s.minTimestamp >= q.from && s.maxTimestamp < q.to && q.bucket(s.minTimestamp) == q.bucket(s.maxTimestamp)
                 // nil unless some of this series' rows are duplicates; its summary then counts too much.
                 let counted = entry.index.countedRows(of: s, excluding: entry.duplicates)
                 if inside && !q.exact && counted == nil {
+                    groups[key, default: GroupResult()].apps.insert(s.key.app)
                     groups[key, default: GroupResult()].summary.merge(s.summary)
                     if q.step != nil { groups[key, default: GroupResult()].points[q.bucket(s.minTimestamp), default: LatencySummary()].merge(s.summary) }
                     continue
@@ -124,10 +142,29 @@ struct QueryEngine {
                         if q.exact { group.pointRows[b, default: []].append((v, w)) }
                     }
                 }
+                if !group.summary.isEmpty { group.apps.insert(s.key.app) }
                 groups[key] = group
             }
         }
         return groups.filter { !$0.value.summary.isEmpty }
+    }
+
+    /// Every counted row of the series `q` matches with a timestamp in [from, to), block by
+    /// block (in path order), series by series, in stored order: the rows `aggregate` counts,
+    /// duplicate batch copies skipped the same way. `body` returns false to stop early.
+    func forEachRow(_ q: QuantileQuery, _ body: (_ key: SeriesKey, _ t: Int64, _ micros: UInt64, _ weight: UInt32) -> Bool) throws {
+        for entry in catalog.blocks(from: q.from, to: q.to) {
+            let matching = entry.index.series.filter { q.matches($0.key) && $0.maxTimestamp >= q.from && $0.minTimestamp < q.to }
+            guard !matching.isEmpty else { continue }
+            let rows = try catalog.rows(of: entry)
+            for s in matching {
+                for r in (entry.index.countedRows(of: s, excluding: entry.duplicates) ?? [s.rowRange]).joined() {
+                    let t = rows.timestamps[r]
+                    guard t >= q.from, t < q.to else { continue }
+                    guard body(s.key, t, rows.values[r], rows.weights[r]) else { return }
+                }
+            }
+        }
     }
 
     /// Nearest-rank weighted quantile of raw rows: the smallest value whose cumulative

@@ -18,6 +18,8 @@ public struct Topology: Codable, Equatable, Sendable {
         public var name: String
         /// false only to measure what fsync costs (scripts/bench-pipeline --no-fsync).
         public var fsync: Bool?
+        /// Where the writer publishes its live stream (`--publish`); nil: not published.
+        public var publish: String?
     }
 
     public struct Shim: Codable, Equatable, Sendable {
@@ -59,8 +61,8 @@ public struct Topology: Codable, Equatable, Sendable {
         { "name": "fanin-1", "frontend": "tcp://127.0.0.1:5570", "backend": "tcp://127.0.0.1:5571" }
       ],
       "writers": [
-        { "name": "writer-1" },
-        { "name": "writer-2" }
+        { "name": "writer-1", "publish": "tcp://127.0.0.1:5580" },
+        { "name": "writer-2", "publish": "tcp://127.0.0.1:5581" }
       ],
       "shims": [
         { "name": "shim-1", "statsd": "127.0.0.1:8125" }

@@ -62,10 +62,12 @@ public enum UpCommand: RoleCommand {
     static func children(of config: Configuration) -> [Supervisor.ChildSpec] {
         let t = config.topology
         var specs: [Supervisor.ChildSpec] = []
-        specs.append(.init(name: "query", arguments: ["query", "--data-dir", t.dataDir, "--http", t.query.http], stopStage: 3))
+        specs.append(.init(name: "query", arguments: ["query", "--data-dir", t.dataDir, "--http", t.query.http]
+                            + t.writers.compactMap(\.publish).flatMap { ["--live", $0] }, stopStage: 3))
         for w in t.writers {
             specs.append(.init(name: w.name, arguments: ["writer", "--name", w.name, "--data-dir", t.dataDir]
-                                + t.fanins.flatMap { ["--connect", $0.backend] } + (w.fsync == false ? ["--no-fsync"] : []),
+                                + t.fanins.flatMap { ["--connect", $0.backend] } + (w.fsync == false ? ["--no-fsync"] : [])
+                                + (w.publish.map { ["--publish", $0] } ?? []),
                                stopStage: 2))
         }
         for f in t.fanins {

@@ -22,6 +22,8 @@ public enum WriterCommand: RoleCommand {
       --connect ENDPOINT         fan-in backend to take frames from (repeatable; default tcp://127.0.0.1:5571)
       --seal-interval-ms N       seal the open block after N ms (default 1000)
       --max-block-samples N      seal the open block at N samples (default 1000000)
+      --publish ENDPOINT         publish every sample received, and per-second summaries, on a
+                                 ZeroMQ PUB socket bound here, e.g. tcp://127.0.0.1:5580 (default off)
       --no-fsync                 acknowledge without fsync (benchmarks only: a crash of the
                                  machine can then lose acknowledged data)
     """
@@ -33,10 +35,11 @@ public enum WriterCommand: RoleCommand {
         var sealInterval: Int64
         var maxBlockSamples: Int
         var fsync: Bool
+        var publish: String? = nil
     }
 
     static func parse(_ raw: [String]) throws -> Configuration {
-        let args = try Arguments(raw, valued: ["--name", "--data-dir", "--connect", "--seal-interval-ms", "--max-block-samples"],
+        let args = try Arguments(raw, valued: ["--name", "--data-dir", "--connect", "--seal-interval-ms", "--max-block-samples", "--publish"],
                                  flags: ["--no-fsync"])
         let connect = args.values(of: "--connect").compactMap(\.value)
         let name = args.string("--name", default: "writer-1")
@@ -48,7 +51,7 @@ public enum WriterCommand: RoleCommand {
                              connect: connect.isEmpty ? ["tcp://127.0.0.1:5571"] : connect,
                              sealInterval: Int64(max(10, try args.int("--seal-interval-ms", default: 1000))),
                              maxBlockSamples: max(1, try args.int("--max-block-samples", default: 1_000_000)),
-                             fsync: !args.has("--no-fsync"))
+                             fsync: !args.has("--no-fsync"), publish: args.string("--publish"))
     }
 
     public static func main(_ args: [String]) -> Int32 {

@@ -37,6 +37,8 @@ final class WriterLoop {
     /// Reply paths waiting for the open block to become durable, per frame.
     private var pendingAcks: [BatchID: [ReplyPath]] = [:]
     private var counters = WriterCounters()
+    /// The live stream (`--publish`), nil when off.
+    private var live: LivePublisher?
 
     init(config: WriterCommand.Configuration) throws {
         self.config = config
@@ -55,6 +57,7 @@ final class WriterLoop {
             try socket.connect(endpoint)
             return socket
         }
+        live = try config.publish.map { try LivePublisher(context: context, endpoint: $0) }
         Log.info("taking frames from \(config.connect.joined(separator: ", ")) into \(store.directory)\(config.fsync ? "" : " (no fsync)")")
     }
 
@@ -73,6 +76,7 @@ final class WriterLoop {
                 Log.error("\(error)")
                 Clock.sleep(milliseconds: 100)
             }
+            live?.tick()
             sealIfDue(force: false)
             if Clock.monotonicMillis() - lastRefresh >= 1000 {
                 lastRefresh = Clock.monotonicMillis()
@@ -121,6 +125,7 @@ final class WriterLoop {
         }
         builder.append(frame, nowMillis: Clock.monotonicMillis())
         pendingAcks[id] = [reply]
+        live?.publish(frame)
         counters.receivedSamples += UInt64(frame.sampleCount)
     }
 

@@ -5,6 +5,7 @@ import LapstatIO
 import LapstatLoad
 import LapstatQuery
 import LapstatShim
+import LapstatTail
 import LapstatUp
 import LapstatWriter
 #if canImport(Glibc)
@@ -12,7 +13,7 @@ import Glibc
 #endif
 
 let roles: [any RoleCommand.Type] = [
-    UpCommand.self, ShimCommand.self, FanInCommand.self, WriterCommand.self, QueryCommand.self, LoadCommand.self,
+    UpCommand.self, ShimCommand.self, FanInCommand.self, WriterCommand.self, QueryCommand.self, LoadCommand.self, TailCommand.self,
 ]
 
 @MainActor func printHelp() {

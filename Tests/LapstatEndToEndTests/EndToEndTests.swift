@@ -399,7 +399,7 @@ struct LapstatEndToEndTests {
                 h.check(message?.contains(word) == true, "GET \(target): error message \(message.map { "'\($0)'" } ?? "missing (body: \(r.text))") does not mention '\(word)'")
             }
 
-            for target in ["/api/v1/nothing", "/", "/api/v2/quantiles"] {
+            for target in ["/api/v1/nothing", "/no/such/page", "/api/v2/quantiles"] {
                 let r = try HTTPClient.get(port: httpPort, target)
                 h.check(r.status == 404, "GET \(target): status \(r.status), expected 404; body: \(r.text)")
                 h.check((try? JSONDecoder().decode(ErrorResponse.self, from: r.body)) != nil, "GET \(target): 404 body is not a JSON error: \(r.text)")

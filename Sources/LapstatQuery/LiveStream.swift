@@ -1,0 +1,138 @@
+import LapstatCore
+import LapstatIO
+
+/// `GET /api/v1/live?app=A&request=PREFIX[&summary=1]`: the writers' live stream as
+/// Server-Sent Events, one JSON object per event:
+///
+///     data: {"type":"sample","t":MS,"app":…,"request":…,"value":MS,"host":…,"weight":N}
+///     data: {"type":"summary","t":SECOND_START_MS,"app":…,"request":…,"count":N,"received":N,"p50":MS,"p90":MS,"p99":MS,"max":MS}
+///     data: {"type":"missed","missed":N}      total messages missed so far (sequence gaps), when it grows
+///     : keepalive                              every 15 s
+///
+/// Each client gets its own SUB socket, owned by the client's producer thread and connected
+/// to every `--live` endpoint (the writers' `--publish`). A client slower than the stream
+/// makes its producer wait on the HTTP stream's bounded buffer; meanwhile its SUB queue
+/// fills to the high-water mark and libzmq drops what does not fit, which the client sees
+/// as `missed`. Summaries merge the per-second histograms of every writer.
+enum LiveStream {
+    /// One libzmq context for every client's socket (contexts are thread-safe).
+    static let context = ZMQContext()
+
+    struct Options: Sendable {
+        var endpoints: [String]
+        var app: String?
+        var requestPrefix: String?
+        var summary: Bool
+    }
+
+    static func parse(_ p: [String: String], endpoints: [String]) throws -> Options {
+        if let unknown = p.keys.sorted().first(where: { !["app", "request", "summary"].contains($0) }) {
+            throw QueryError(message: "unknown parameter '\(unknown)'")
+        }
+        let summary: Bool
+        switch p["summary"] {
+        case nil, "0", "false": summary = false
+        case "1", "true": summary = true
+        case let v?: throw QueryError(message: "summary must be 0 or 1, not '\(v)'")
+        }
+        return Options(endpoints: endpoints, app: p["app"].flatMap { $0.isEmpty ? nil : $0 },
+                       requestPrefix: p["request"].flatMap { $0.isEmpty ? nil : $0 }, summary: summary)
+    }
+
+    /// The producer: runs on the stream's own thread until the client leaves.
+    static func produce(_ options: Options, into stream: HTTPStream) {
+        let socket: ZMQSocket
+        do {
+            socket = try ZMQSocket(context, .sub)
+            try socket.setReceiveHighWaterMark(10_000)
+            try socket.subscribe(LiveMessage.subscription(options.summary ? .summary : .sample,
+                                                          app: options.app, requestPrefix: options.requestPrefix))
+            for endpoint in options.endpoints { try socket.connect(endpoint) }
+        } catch {
+            Log.warn("live stream: \(error)")
+            _ = stream.write("event: error\ndata: \(quoted("\(error)"))\n\n")
+            return
+        }
+        guard stream.write("retry: 2000\n: connected to \(options.endpoints.joined(separator: ", "))\n\n") else { return }
+        var gaps = LiveGapCounter()
+        var window = LiveSummaryWindow()
+        var reportedMissed: UInt64 = 0
+        var lastKeepalive = Clock.monotonicMillis()
+        while stream.isOpen {
+            var out = ""
+            do {
+                if try !ZMQSocket.poll([socket], timeoutMilliseconds: 200).isEmpty {
+                    for _ in 0..<10_000 {
+                        guard let parts = try socket.receiveMultipart(dontWait: true) else { break }
+                        guard let m = try? LiveMessage(decoding: parts) else { continue }
+                        gaps.record(m)
+                        guard m.matches(app: options.app, requestPrefix: options.requestPrefix) else { continue }
+                        if options.summary {
+                            window.add(m)
+                        } else if case let .sample(host, t, value, weight) = m.body {
+                            var j = JSONWriter()
+                            j.beginObject()
+                            j.field("type", "sample")
+                            j.field("t", t)
+                            j.field("app", m.app)
+                            j.field("request", m.request)
+                            j.field("value", Double(value) / 1000)
+                            j.field("host", host)
+                            j.field("weight", UInt64(weight))
+                            j.endObject()
+                            out += "data: \(j.text)\n\n"
+                        }
+                    }
+                }
+            } catch {
+                Log.warn("live stream: \(error)")
+                Clock.sleep(milliseconds: 200)
+            }
+            for second in window.due(nowMillis: Clock.nowMillis()) {
+                for (key, s) in second.series {
+                    var j = JSONWriter()
+                    j.beginObject()
+                    j.field("type", "summary")
+                    j.field("t", second.startMillis)
+                    j.field("app", key.app)
+                    j.field("request", key.request)
+                    j.field("count", s.count)
+                    j.field("received", s.receivedCount)
+                    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
+                        j.field(name, ((s.histogram.quantile(q) ?? .nan).rounded()) / 1000)
+                    }
+                    j.field("max", Double(s.histogram.maxMicros) / 1000)
+                    j.endObject()
+                    out += "data: \(j.text)\n\n"
+                }
+            }
+            if gaps.missed != reportedMissed {
+                reportedMissed = gaps.missed
+                out += "data: {\"type\":\"missed\",\"missed\":\(reportedMissed)}\n\n"
+            }
+            if Clock.monotonicMillis() - lastKeepalive >= 15_000 {
+                lastKeepalive = Clock.monotonicMillis()
+                out += ": keepalive\n\n"
+            }
+            if !out.isEmpty, !stream.write(out) { break }
+        }
+    }
+
+    private static func quoted(_ s: String) -> String {
+        var out = ""
+        JSONWriter.appendQuoted(s, to: &out)
+        return out
+    }
+}
+
+extension QueryAPI {
+    func liveStream(_ p: [String: String]) throws -> HTTPResponse {
+        let options = try LiveStream.parse(p, endpoints: liveEndpoints)
+        guard !options.endpoints.isEmpty else {
+            return HTTPResponse(status: 503, text: #"{"error":"no live stream: the query service was started without --live"}"#)
+        }
+        return HTTPResponse(contentType: "text/event-stream", headers: [("Cache-Control", "no-cache")]) { stream in
+            LiveStream.produce(options, into: stream)
+        }
+    }
+}
