@@ -323,4 +323,42 @@ struct CrashTests {
             h.check(try c.storedTotal() == 2000, "stored \((try? c.storedTotal()) ?? 0) of 2000")
         }
     }
+
+    @Test("the query service answers from files while the collection side is dead, and its restarts do not disturb ingest")
+    func queryIndependentOfIngest() throws {
+        Harness.run("independent") { h in
+            let c = try Cluster(h)
+            let lines = try LineWriter(files: [(h.path("app.log"), "indep")], seed: 21)
+            var query = try c.query()
+            let fanin = try c.fanin()
+            let writer = try c.writer("writer-1")
+            let shim = try c.shim(["--tail", h.path("app.log"), "--app", "indep", "--ack-timeout-ms", "1000"])
+            lines.append(3000)
+            guard h.waitUntil("the first lines stored", timeout: 30, interval: 0.3, { try c.storedCounts() == lines.expected }) else { return }
+
+            // The whole collection side dies: the query service keeps answering, from files.
+            for role in [shim, fanin, writer] { h.crash(role) }
+            for _ in 0..<5 {
+                h.check(try c.storedCounts() == lines.expected, "answers changed or failed with the collection side down")
+                usleep(200_000)
+            }
+
+            // The collection side comes back; the query service is killed and restarted
+            // twice while lines keep flowing. Ingest never waits for it.
+            try h.restart(fanin)
+            try h.restart(writer)
+            try h.restart(shim)
+            for round in 0..<2 {
+                lines.append(2000)
+                h.crash(query)
+                lines.append(2000)
+                usleep(300_000)
+                query = try h.restart(query)
+                h.check(h.waitUntil("the query API back (round \(round))", timeout: 20, {
+                    try HTTPClient.get(port: c.httpPort, "/api/v1/status", timeout: 2).status == 200
+                }), "the query service did not come back")
+            }
+            h.waitUntil("every line stored once", timeout: 60, interval: 0.5) { try c.storedCounts() == lines.expected }
+        }
+    }
 }
