@@ -1,6 +1,7 @@
 import CLapstatShims
 import CMicroHTTPD
 import Foundation
+import Synchronization
 
 /// An HTTP request as handlers see it: libmicrohttpd has already parsed and URL-decoded it.
 public struct HTTPRequest: Sendable {
@@ -145,7 +146,12 @@ public final class HTTPServer: @unchecked Sendable {
         self.address.port = lapstat_mhd_port(d)
     }
 
+    /// Streams being sent; `stop` ends them, since libmicrohttpd waits for every connection
+    /// thread and a live stream's reader would otherwise wait for its next event.
+    private let openStreams = Mutex<[ObjectIdentifier: HTTPStream]>([:])
+
     public func stop() {
+        for stream in openStreams.withLock({ Array($0.values) }) { stream.cancel() }
         if let d = daemon { MHD_stop_daemon(d) }
         daemon = nil
     }
@@ -172,7 +178,7 @@ public final class HTTPServer: @unchecked Sendable {
                                   path: url.map { String(cString: $0) } ?? "/", query: query)
         let response = server.handler(request)
         if let produce = response.stream {
-            return queueStream(response, produce, on: connection)
+            return server.queueStream(response, produce, on: connection)
         }
         return response.body.withUnsafeBytes { raw -> MHD_Result in
             guard let r = MHD_create_response_from_buffer(raw.count, UnsafeMutableRawPointer(mutating: raw.baseAddress),
@@ -185,21 +191,25 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     /// Starts the producer on its own thread and hands libmicrohttpd a reader over its stream.
-    private static func queueStream(_ response: HTTPResponse, _ produce: @escaping @Sendable (HTTPStream) -> Void,
-                                    on connection: OpaquePointer) -> MHD_Result {
+    private func queueStream(_ response: HTTPResponse, _ produce: @escaping @Sendable (HTTPStream) -> Void,
+                             on connection: OpaquePointer) -> MHD_Result {
         let stream = HTTPStream()
+        let id = ObjectIdentifier(stream)
+        openStreams.withLock { $0[id] = stream }
         let context = Unmanaged.passRetained(stream).toOpaque()
-        guard let r = MHD_create_response_from_callback(UInt64.max, 32 * 1024, streamReader, context, streamRelease) else {
+        guard let r = MHD_create_response_from_callback(UInt64.max, 32 * 1024, Self.streamReader, context, Self.streamRelease) else {
             Unmanaged<HTTPStream>.fromOpaque(context).release()
+            openStreams.withLock { $0[id] = nil }
             return .NO
         }
         defer { MHD_destroy_response(r) }
         MHD_add_response_header(r, "Content-Type", response.contentType)
         MHD_add_response_header(r, "Cache-Control", "no-cache")
         for (k, v) in response.headers { MHD_add_response_header(r, k, v) }
-        DedicatedThread.start(name: "http-stream") {
+        DedicatedThread.start(name: "http-stream") { [weak self] in
             produce(stream)
             stream.finish()
+            self?.openStreams.withLock { $0[id] = nil }
         }
         return MHD_queue_response(connection, UInt32(response.status), r)
     }

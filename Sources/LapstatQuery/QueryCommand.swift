@@ -83,7 +83,7 @@ struct QueryAPI: Sendable {
             case "/api/v1/status": return status()
             case "/api/v1/completeness": return try completeness(request.query)
             case "/api/v1/live": return try liveStream(request.query)
-            case "/", "/index.html", "/dashboard.css", "/dashboard.js": return Dashboard.response(for: request.path) ?? error(404, "no such page")
+            case "/", "/index.html", "/dashboard.css", "/dashboard.js": return Dashboard.response(for: request) ?? error(404, "no such page")
             default: return error(404, "no such endpoint: \(request.path)")
             }
         } catch let e as QueryError {

@@ -34,7 +34,10 @@ import sys
 import tempfile
 import time
 import urllib.parse
+import threading
+import urllib.error
 import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from decimal import ROUND_HALF_UP, Decimal
 
 HOST = "127.0.0.1"
@@ -156,6 +159,48 @@ class Topology:
         status, _, body = self.get(path + ("?" + q if q else ""))
         check(status == 200, f"GET {path}: HTTP {status}")
         return json.loads(body)
+
+
+class OlderService:
+    """A query service without some endpoints: a proxy on 127.0.0.1 answering 404 (as the
+    service does for an unknown path) for `missing`, and passing everything else through."""
+
+    def __init__(self, upstream, missing):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                if self.path.split("?")[0] in missing:
+                    body = json.dumps({"error": "no such endpoint: " + self.path.split("?")[0]}).encode()
+                    self.send_response(404)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                try:
+                    with urllib.request.urlopen(f"http://{HOST}:{upstream}{self.path}", timeout=10) as r:
+                        status, headers, body = r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    status, headers, body = e.code, e.headers, e.read()
+                self.send_response(status)
+                for k in ["Content-Type", "Cache-Control"]:
+                    if headers.get(k):
+                        self.send_header(k, headers[k])
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 # ---------------------------------------------------------------- the known load
@@ -285,7 +330,7 @@ class Page:
 
     def screenshot(self, path):
         h = self.js("return Math.ceil(document.documentElement.scrollHeight)")
-        self.d.set_window_size(1440, min(4000, max(900, h + 20)))
+        self.d.set_window_size(1440, min(4000, max(900, h + 160)))  # + the window frame
         self.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)")
         time.sleep(0.4)  # let the resize redraw (debounced 150 ms) happen
         check(self.d.save_screenshot(path), f"could not save {path}")
@@ -437,6 +482,14 @@ def run(args):
         wait_until("the log-scale redraw", lambda: page.canvas_hash("lat") != lin, timeout=5)
         driver.find_element("id", "log").click()
         wait_until("the linear redraw", lambda: page.canvas_hash("lat") == lin or True, timeout=5)
+        # Hovering the chart reads out every quantile at that step.
+        from selenium.webdriver.common.action_chains import ActionChains
+        ActionChains(driver).move_to_element(driver.find_element("id", "lat")).perform()
+        tip = wait_until("the hover read-out", lambda: page.js(
+            "const t = document.getElementById('tip'); return t.hidden ? '' : t.textContent"), timeout=5)
+        check(all(x in tip for x in ["p50:", "p99.9:", "ms"]), f"hover read-out: {tip!r}")
+        ActionChains(driver).move_to_element(driver.find_element("css selector", "footer")).perform()
+        wait_until("the read-out to go", lambda: page.js("return document.getElementById('tip').hidden"), timeout=5)
         # Clicking a table row charts that request alone.
         before = page.ready()
         driver.find_element("css selector", "#reqtable tr[data-request='GET /cart']").click()
@@ -467,12 +520,33 @@ def run(args):
         log("live mode: 300 new samples appeared without reload")
         page.js("document.getElementById('live').click()")
 
-        severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")]
+        # A service without heatmap, top and live: those panels give way to notes, the rest works.
+        older = OlderService(topo.http, {"/api/v1/heatmap", "/api/v1/top", "/api/v1/live"})
+        try:
+            driver.get(f"http://{HOST}:{older.port}/#app=checkout&range=1h")
+            page.wait_refresh("", "the page from a service without heatmap/top/live", lambda: page.table()["rows"])
+            compare_with_api(page, topo, "checkout")
+            check(page.js("return document.getElementById('p-heatmap').classList.contains('unavailable')"), "heatmap panel not replaced by a note")
+            note = page.js("return document.getElementById('heat-note').textContent")
+            check("/api/v1/heatmap" in note, f"heatmap note: {note!r}")
+            check(page.js("return document.getElementById('p-top').hidden"), "top panel still shown without /api/v1/top")
+            check(page.colored_pixels("thr", ["#39c5cf"]) > 300, "throughput chart empty on the older service")
+            page.js("document.getElementById('live').click()")
+            wait_until("live mode falling back to polling", lambda: "polling" in page.js("return document.getElementById('status').textContent"), timeout=15)
+            page.js("document.getElementById('live').click()")
+            log("without heatmap/top/live: notes instead of panels, live mode polls, table still equals the API")
+        finally:
+            driver.get("about:blank")
+            older.close()
+
+        # 404s of the older service's missing endpoints are expected; nothing else may be logged.
+        severe = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE" and "favicon" not in e.get("message", "")
+                  and f":{older.port}/api/v1/" not in e.get("message", "")]
         check(not severe, f"browser errors: {severe[:5]}")
         ok = True
         log(f"PASS in {time.monotonic() - START:.1f} s; screenshots in {out}")
-    except Failure as e:
-        log(f"FAIL: {e}")
+    except Exception as e:  # noqa: BLE001 - a failure, whatever raised it
+        log(f"FAIL: {e if isinstance(e, Failure) else repr(e)}")
         if driver is not None:
             try:
                 driver.save_screenshot(os.path.join(out, "failure.png"))

@@ -37,11 +37,13 @@ enum Dashboard {
         ]
     }()
 
-    /// The asset at `path`, or nil when the path is not one of the dashboard's.
-    static func response(for path: String) -> HTTPResponse? {
-        guard let asset = assets[path] else { return nil }
+    /// The asset at the request's path, or nil when the path is not one of the dashboard's.
+    /// Only a request naming the current version (`?v=`) may cache it for good.
+    static func response(for request: HTTPRequest) -> HTTPResponse? {
+        guard let asset = assets[request.path] else { return nil }
+        let cacheControl = asset.cacheControl.contains("immutable") && request.query["v"] != version ? "no-cache" : asset.cacheControl
         return HTTPResponse(status: 200, contentType: asset.contentType, body: asset.body, headers: [
-            ("Cache-Control", asset.cacheControl),
+            ("Cache-Control", cacheControl),
             ("X-Content-Type-Options", "nosniff"),
             // Scripts only from this service; inline style attributes are used for chart colours.
             ("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"),

@@ -16,10 +16,10 @@ button, select, input { font: inherit; color: var(--text); background: #21262d; 
 button { cursor: pointer; }
 button:hover, select:hover { border-color: #8b949e; }
 input[type=datetime-local] { color-scheme: dark; width: 14.2em; }
-.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 10px 14px; padding: 10px 16px; background: #010409; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 5; }
+.bar { display: flex; flex-wrap: wrap; align-items: center; gap: 8px 10px; padding: 10px 16px; background: #010409; border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 5; }
 .bar h1 { font-size: 18px; margin: 0 6px 0 0; letter-spacing: .5px; color: var(--accent); }
 .field { display: flex; align-items: center; gap: 6px; color: var(--muted); }
-.field select { min-width: 9em; }
+.field select { min-width: 7.5em; }
 .picker { position: relative; }
 .picker summary { list-style: none; cursor: pointer; border: 1px solid var(--line); border-radius: 6px; padding: 4px 10px; background: #21262d; max-width: 22em; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .picker summary::after { content: " ▾"; color: var(--muted); }
@@ -36,7 +36,7 @@ input[type=datetime-local] { color-scheme: dark; width: 14.2em; }
 .toggle { color: var(--muted); display: flex; align-items: center; gap: 4px; cursor: pointer; }
 .live.on { background: #8e1519; border-color: var(--bad); color: #fff; }
 .live.on::before { content: "● "; color: #ff7b72; }
-.status { color: var(--muted); font-size: 13px; margin-left: auto; }
+.status { color: var(--muted); font-size: 12px; margin-left: auto; white-space: nowrap; }
 .status.err { color: var(--bad); }
 .cards { display: grid; grid-template-columns: repeat(5, minmax(0, 1fr)); gap: 12px; padding: 12px 16px 0; }
 .card { background: var(--panel); border: 1px solid var(--line); border-radius: 8px; padding: 8px 12px; min-width: 0; }

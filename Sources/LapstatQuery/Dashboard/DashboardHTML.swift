@@ -31,7 +31,7 @@ extension Dashboard {
     <input type="datetime-local" id="to" step="60" aria-label="to">
     <button type="button" id="apply">Apply</button>
   </div>
-  <label class="toggle"><input type="checkbox" id="log"> log scale</label>
+  <label class="toggle" title="logarithmic latency axis"><input type="checkbox" id="log"> log</label>
   <button type="button" id="live" class="live">Live</button>
   <span id="status" class="status"></span>
 </header>

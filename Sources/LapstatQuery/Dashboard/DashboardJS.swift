@@ -651,29 +651,28 @@ extension Dashboard {
     if (state.range === 'custom') state.range = '15m';
     const sel = selectedSeries();
     const url = '/api/v1/live?' + qs({ app: state.app, request: sel.length === 1 && state.requests.size === 1 ? sel[0].request : null, summary: 1 });
-    let ok = false;
-    try {
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), 3000);
-      const r = await fetch(url, { signal: ac.signal, cache: 'no-store' });
-      clearTimeout(timer);
-      ok = r.ok && /event-stream/.test(r.headers.get('content-type') || '');
-      ac.abort();
-    } catch (e) { ok = false; }
-    if (!state.live) return;
-    live.events = 0; live.since = Date.now();
-    if (ok) {
-      live.mode = 'stream';
-      live.es = new EventSource(url);
-      live.es.onmessage = onLiveEvent;
-      for (const name of ['sample', 'samples', 'summary']) live.es.addEventListener(name, onLiveEvent);
-      live.es.onerror = () => { if (live.es && live.es.readyState === EventSource.CLOSED) { live.es = null; live.mode = 'poll'; } };
-      live.timer = setInterval(() => { if (Date.now() - view.lastRefresh > 9000) refresh(); }, 10000);
-    } else {
-      live.mode = 'poll';
+    live.events = 0; live.since = Date.now(); live.mode = 'connecting';
+    // One EventSource: it opens (200, text/event-stream) or fails at once (404, 503 when the
+    // service has no live stream configured, …); then the page polls instead.
+    const es = new EventSource(url);
+    live.es = es;
+    const fallback = () => {
+      es.close();
+      if (live.es !== es) return;
+      live.es = null; live.mode = 'poll';
       live.timer = setInterval(refresh, 5000);
-    }
-    refresh();
+      refresh();
+    };
+    const giveUp = setTimeout(() => { if (live.es === es && live.mode === 'connecting') fallback(); }, 3000);
+    es.onopen = () => {
+      clearTimeout(giveUp);
+      if (live.es !== es || live.mode === 'stream') return;
+      live.mode = 'stream'; live.since = Date.now();
+      live.timer = setInterval(() => { if (Date.now() - view.lastRefresh > 9000) refresh(); }, 10000);
+      refresh();
+    };
+    es.onmessage = onLiveEvent;
+    es.onerror = () => { if (es.readyState === EventSource.CLOSED) { clearTimeout(giveUp); fallback(); } };
   }
 
   // ---------- wiring ----------
