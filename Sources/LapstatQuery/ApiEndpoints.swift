@@ -18,18 +18,9 @@ extension QueryAPI {
             if q.exact { g.rows.sort { $0.0 < $1.0 } }
             writeQuantileFields(&j, q.quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
             guard q.step != nil else { return }
-            j.key("points")
-            j.beginArray()
-            for t in g.points.keys.sorted() {
-                let s = g.points[t]!
-                j.beginObject()
-                j.field("t", t)
-                j.field("count", s.count)
-                j.field("rate", rate(s.count, q.stepLength(t)))
+            writePoints(&j, q, g) { j, t, s in
                 writeQuantileFields(&j, q.quantiles, s, exactRows: q.exact ? g.pointRows[t, default: []].sorted { $0.0 < $1.0 } : nil)
-                j.endObject()
             }
-            j.endArray()
         }
     }
 
@@ -75,21 +66,12 @@ extension QueryAPI {
         }) { j, g in
             j.field("count", g.summary.count)
             j.field("received", g.summary.receivedCount)
-            j.key("points")
-            j.beginArray()
-            for t in g.points.keys.sorted() {
-                let s = g.points[t]!
-                j.beginObject()
-                j.field("t", t)
-                j.field("count", s.count)
-                j.field("rate", rate(s.count, q.stepLength(t)))
+            writePoints(&j, q, g) { j, _, s in
                 j.key("counts")
                 j.beginArray()
                 for c in layout.counts(s.histogram) { j.value(c) }
                 j.endArray()
-                j.endObject()
             }
-            j.endArray()
         }
     }
 
@@ -177,18 +159,9 @@ extension QueryAPI {
             j.field("received", g.summary.receivedCount)
             SLOShare(g.summary, threshold: threshold, exactRows: q.exact ? g.rows : nil).write(&j)
             guard q.step != nil else { return }
-            j.key("points")
-            j.beginArray()
-            for t in g.points.keys.sorted() {
-                let s = g.points[t]!
-                j.beginObject()
-                j.field("t", t)
-                j.field("count", s.count)
-                j.field("rate", rate(s.count, q.stepLength(t)))
+            writePoints(&j, q, g) { j, t, s in
                 SLOShare(s, threshold: threshold, exactRows: q.exact ? g.pointRows[t, default: []] : nil).write(&j)
-                j.endObject()
             }
-            j.endArray()
         }
     }
 
@@ -284,6 +257,24 @@ extension QueryAPI {
         j.endArray()
         j.endObject()
         return HTTPResponse(text: j.text)
+    }
+
+    /// `"points":[{"t","count","rate",<fields>}]`: the group's steps in time order, each with
+    /// its weighted count and rate over the step's length.
+    func writePoints(_ j: inout JSONWriter, _ q: QuantileQuery, _ g: GroupResult,
+                     fields: (inout JSONWriter, Int64, LatencySummary) -> Void) {
+        j.key("points")
+        j.beginArray()
+        for t in g.points.keys.sorted() {
+            let s = g.points[t]!
+            j.beginObject()
+            j.field("t", t)
+            j.field("count", s.count)
+            j.field("rate", rate(s.count, q.stepLength(t)))
+            fields(&j, t, s)
+            j.endObject()
+        }
+        j.endArray()
     }
 
     /// The window as resolved (relative times made absolute); null for an open end.

@@ -41,47 +41,38 @@ enum LiveStream {
 
     /// The producer: runs on the stream's own thread until the client leaves.
     static func produce(_ options: Options, into stream: HTTPStream) {
-        let socket: ZMQSocket
+        let subscriber: LiveSubscriber
         do {
-            socket = try ZMQSocket(context, .sub)
-            try socket.setReceiveHighWaterMark(10_000)
-            try socket.subscribe(LiveMessage.subscription(options.summary ? .summary : .sample,
-                                                          app: options.app, requestPrefix: options.requestPrefix))
-            for endpoint in options.endpoints { try socket.connect(endpoint) }
+            subscriber = try LiveSubscriber(context, summary: options.summary, app: options.app,
+                                            requestPrefix: options.requestPrefix, endpoints: options.endpoints,
+                                            highWaterMark: 10_000)
         } catch {
             Log.warn("live stream: \(error)")
             _ = stream.write("event: error\ndata: \(quoted("\(error)"))\n\n")
             return
         }
         guard stream.write("retry: 2000\n: connected to \(options.endpoints.joined(separator: ", "))\n\n") else { return }
-        var gaps = LiveGapCounter()
         var window = LiveSummaryWindow()
         var reportedMissed: UInt64 = 0
         var lastKeepalive = Clock.monotonicMillis()
         while stream.isOpen {
             var out = ""
             do {
-                if try !ZMQSocket.poll([socket], timeoutMilliseconds: 200).isEmpty {
-                    for _ in 0..<10_000 {
-                        guard let parts = try socket.receiveMultipart(dontWait: true) else { break }
-                        guard let m = try? LiveMessage(decoding: parts) else { continue }
-                        gaps.record(m)
-                        guard m.matches(app: options.app, requestPrefix: options.requestPrefix) else { continue }
-                        if options.summary {
-                            window.add(m)
-                        } else if case let .sample(host, t, value, weight) = m.body {
-                            var j = JSONWriter()
-                            j.beginObject()
-                            j.field("type", "sample")
-                            j.field("t", t)
-                            j.field("app", m.app)
-                            j.field("request", m.request)
-                            j.field("value", Double(value) / 1000)
-                            j.field("host", host)
-                            j.field("weight", UInt64(weight))
-                            j.endObject()
-                            out += "data: \(j.text)\n\n"
-                        }
+                try subscriber.receive(timeoutMilliseconds: 200) { m in
+                    if options.summary {
+                        window.add(m)
+                    } else if case let .sample(host, t, value, weight) = m.body {
+                        var j = JSONWriter()
+                        j.beginObject()
+                        j.field("type", "sample")
+                        j.field("t", t)
+                        j.field("app", m.app)
+                        j.field("request", m.request)
+                        j.field("value", Double(value) / 1000)
+                        j.field("host", host)
+                        j.field("weight", UInt64(weight))
+                        j.endObject()
+                        out += "data: \(j.text)\n\n"
                     }
                 }
             } catch {
@@ -106,8 +97,8 @@ enum LiveStream {
                     out += "data: \(j.text)\n\n"
                 }
             }
-            if gaps.missed != reportedMissed {
-                reportedMissed = gaps.missed
+            if subscriber.gaps.missed != reportedMissed {
+                reportedMissed = subscriber.gaps.missed
                 out += "data: {\"type\":\"missed\",\"missed\":\(reportedMissed)}\n\n"
             }
             if Clock.monotonicMillis() - lastKeepalive >= 15_000 {

@@ -63,43 +63,34 @@ public enum TailCommand: RoleCommand {
         let shutdown = ShutdownSignal()
         shutdown.install()
         let context = ZMQContext()
-        let socket = try ZMQSocket(context, .sub)
-        try socket.setReceiveHighWaterMark(100_000)
-        try socket.subscribe(LiveMessage.subscription(config.summary ? .summary : .sample,
-                                                      app: config.app, requestPrefix: config.requestPrefix))
-        for endpoint in config.connect { try socket.connect(endpoint) }
+        let subscriber = try LiveSubscriber(context, summary: config.summary, app: config.app,
+                                            requestPrefix: config.requestPrefix, endpoints: config.connect,
+                                            highWaterMark: 100_000)
         let terminal = isatty(1) == 1
-        var gaps = LiveGapCounter()
         var window = LiveSummaryWindow()
         var reportedMissed: UInt64 = 0
         var shown: UInt64 = 0
         while !shutdown.isRequested {
             var out = ""
-            if try !ZMQSocket.poll([socket], timeoutMilliseconds: 100).isEmpty {
-                for _ in 0..<10_000 {
-                    guard let parts = try socket.receiveMultipart(dontWait: true) else { break }
-                    guard let m = try? LiveMessage(decoding: parts) else { continue }
-                    gaps.record(m)
-                    guard m.matches(app: config.app, requestPrefix: config.requestPrefix) else { continue }
-                    if config.summary {
-                        window.add(m)
-                    } else if case let .sample(host, t, value, _) = m.body {
-                        out += "\(formatTime(t)) \(m.app) \(m.request) \(formatMillis(value)) ms \(host)\n"
-                        shown += 1
-                    }
+            try subscriber.receive(timeoutMilliseconds: 100) { m in
+                if config.summary {
+                    window.add(m)
+                } else if case let .sample(host, t, value, _) = m.body {
+                    out += "\(formatTime(t)) \(m.app) \(m.request) \(formatMillis(value)) ms \(host)\n"
+                    shown += 1
                 }
             }
             for second in window.due(nowMillis: Clock.nowMillis()) {
-                out += terminal ? table(second, missed: gaps.missed) : lines(second)
+                out += terminal ? table(second, missed: subscriber.gaps.missed) : lines(second)
                 shown += UInt64(second.series.count)
             }
             if !out.isEmpty { writeAll(out) }
-            if gaps.missed != reportedMissed {
-                reportedMissed = gaps.missed
+            if subscriber.gaps.missed != reportedMissed {
+                reportedMissed = subscriber.gaps.missed
                 Log.warn("missed \(reportedMissed) messages so far (sequence gaps: dropped by libzmq for this subscriber)")
             }
         }
-        Log.info("stopped: \(gaps.received) messages received, \(shown) shown, \(gaps.missed) missed")
+        Log.info("stopped: \(subscriber.gaps.received) messages received, \(shown) shown, \(subscriber.gaps.missed) missed")
     }
 
     /// One plain line per series of a second.

@@ -15,8 +15,7 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<3)
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         tailer.poll()
         sender.take()
         let short = try #require(sender.checkpoint)
@@ -32,8 +31,7 @@ import Glibc
         #expect(long.fingerprint == FileTailer.fingerprint(fileBytes(app.path).prefix(FileTailer.fingerprintBytes)))
         // The old, short fingerprint still names the grown file: a restart from it resumes.
         app.write(lines: 100..<102)
-        let resumed = Sender(path: app.path, checkpoint: short)
-        let again = FileTailer(path: app.path, app: "a", queue: resumed.queue, resumeFrom: short)
+        let (resumed, again) = startTailer(app.path, from: short)
         again.poll()
         resumed.take()
         #expect(resumed.requests == ids(3..<102))
@@ -42,10 +40,8 @@ import Glibc
     @Test func anEmptyFileHasNoFingerprintAndReportsNoPosition() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
-        pollRounds(tailer)
-        sender.take()
+        let (sender, tailer) = startTailer(app.path)
+        pollAndTake(tailer, sender)
         #expect(sender.checkpoint == nil)
         app.write(lines: 0..<1)
         tailer.poll()
@@ -58,8 +54,7 @@ import Glibc
     @Test func renameRotationDrainsTheOldFileThenReadsTheNewOneFromItsStart() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<5)
         tailer.poll()
 
@@ -75,8 +70,7 @@ import Glibc
         app.write("cut:7")                              // an unfinished line the app abandons there
         app.reopen()
         app.write(lines: 10..<13)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<10) + ["cut"] + ids(10..<13))
         #expect(sender.delivered.first { $0.request == "cut" }?.valueMicros == 7_000)
         let position = try #require(sender.checkpoint)
@@ -90,8 +84,7 @@ import Glibc
         let dir = try TailDirectory()
         let archive = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<10)
         tailer.poll()
         let sameInode = inode(app.path)
@@ -100,20 +93,15 @@ import Glibc
         truncateFile(app.path)
         app.write(lines: 13..<16)                       // O_APPEND: written from offset 0
         #expect(inode(app.path) == sameInode)
-        pollRounds(tailer)
-        sender.take()
-        let got = sender.requests
-        #expect(Set(got).count == got.count, "a line was counted twice: \(got)")
-        #expect(Set(got).isSuperset(of: ids(0..<10) + ids(13..<16)))
-        #expect(Set(ids(0..<16)).subtracting(got).isSubset(of: ids(10..<13)))
+        pollAndTake(tailer, sender)
+        expectAtMostRaceWindowLost(sender.requests, all: 0..<16, window: 10..<13)
         #expect(sender.checkpoint?.offset == fileSize(app.path))
     }
 
     @Test func copytruncateFinishesACopyKeptBesideTheFile() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<40)                        // more than a full fingerprint
         app.write("r40:")                               // an unfinished line, finished before the copy
         tailer.poll()
@@ -122,8 +110,7 @@ import Glibc
         try FileManager.default.copyItem(atPath: app.path, toPath: dir.file("app.log.1"))
         truncateFile(app.path)
         app.write(lines: 43..<46)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<46))
         #expect(sender.delivered.first { $0.request == "r40" }?.valueMicros == 40_000)
     }
@@ -133,20 +120,15 @@ import Glibc
     @Test func copytruncateOfAFileReadBelowAFullFingerprintLosesAtMostTheRaceWindow() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<5)
         tailer.poll()
         app.write(lines: 5..<8)
         try FileManager.default.copyItem(atPath: app.path, toPath: dir.file("app.log.1"))
         truncateFile(app.path)
         app.write(lines: 8..<10)
-        pollRounds(tailer)
-        sender.take()
-        let got = sender.requests
-        #expect(Set(got).count == got.count)
-        #expect(Set(got).isSuperset(of: ids(0..<5) + ids(8..<10)))
-        #expect(Set(ids(0..<10)).subtracting(got).isSubset(of: ids(5..<8)))
+        pollAndTake(tailer, sender)
+        expectAtMostRaceWindowLost(sender.requests, all: 0..<10, window: 5..<8)
     }
 
     /// Truncated and written past the old read position between two polls: only the first
@@ -154,16 +136,14 @@ import Glibc
     @Test func contentReplacedInPlaceIsSeenByTheFingerprint() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<5)
         tailer.poll()
         let readSize = fileSize(app.path)!
         truncateFile(app.path)
         app.write(lines: 100..<140)
         #expect(fileSize(app.path)! > readSize)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<5) + ids(100..<140))
     }
 
@@ -173,8 +153,7 @@ import Glibc
     func createRotationReadsTheNewFileAfterFinishingTheOld(how: String) throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<5)
         tailer.poll()
         if how == "delete" {
@@ -185,8 +164,7 @@ import Glibc
         app.write(lines: 5..<8)                         // unread when the path changes
         app.reopen()                                    // creates the new file
         app.write(lines: 8..<11)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<11))
         #expect(sender.checkpoint?.inode == inode(app.path))
     }
@@ -197,10 +175,7 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<50)
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
 
         // Truncated while stopped; the app starts over with lines of the same beginning, so
         // only the size says that the checkpoint's bytes are gone.
@@ -209,10 +184,7 @@ import Glibc
         var short = checkpoint
         short.fingerprintLength = AppLog.line(0).utf8.count
         short.fingerprint = FileTailer.fingerprint(Array(AppLog.line(0).utf8))
-        let sender = Sender(path: app.path, checkpoint: short)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: short)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: short)
         #expect(sender.requests == ids(0..<3))
     }
 
@@ -220,18 +192,12 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<5)
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
 
         truncateFile(app.path)
         app.write(lines: 200..<260)                     // longer than the checkpoint's offset
         #expect(fileSize(app.path)! > checkpoint.offset)
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(sender.requests == ids(200..<260))
     }
 
@@ -244,23 +210,14 @@ import Glibc
             let app = AppLog(path)
             app.write(lines: 0..<20)
         }
-        let first = Sender(path: path)
-        do {
-            let tailer = FileTailer(path: path, app: "a", queue: first.queue, resumeFrom: nil)
-            tailer.poll()
-            first.take()
-        }                                               // the tailer lets go of the file
-        var checkpoint = try #require(first.checkpoint)
+        var checkpoint = try runOnce(path).checkpoint   // the tailer lets go of the file
         try FileManager.default.removeItem(atPath: path)
         let app = AppLog(path)                          // ext4 and tmpfs usually hand the inode back
         app.write(lines: 500..<560)
         // Whether or not the kernel reused it, the checkpoint claims this very inode.
         checkpoint.inode = try #require(inode(path))
         #expect(fileSize(path)! > checkpoint.offset)
-        let sender = Sender(path: path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(path, from: checkpoint)
         #expect(sender.requests == ids(500..<560))
     }
 
@@ -271,10 +228,7 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<10)
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
 
         app.write(lines: 10..<13)                       // written while the shim was down
         // A decoy: another rotated file, older, which must not be read.
@@ -283,10 +237,7 @@ import Glibc
         app.reopen()
         app.write(lines: 13..<16)
 
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(sender.requests == ids(10..<16))
         #expect(sender.checkpoint?.inode == inode(app.path))
     }
@@ -295,22 +246,17 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<4)
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
         try dir.rename("app.log", "app.log.1")
         app.write(lines: 4..<6)
 
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
+        let (sender, tailer) = startTailer(app.path, from: checkpoint)
         pollRounds(tailer)                              // no file at the path yet
         app.write(lines: 6..<8)                         // the app has not reopened yet
         pollRounds(tailer)
         app.reopen()
         app.write(lines: 8..<10)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(4..<10))
     }
 
@@ -318,10 +264,7 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<40)                        // more than a full fingerprint
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
         #expect(checkpoint.fingerprintLength == FileTailer.fingerprintBytes)
 
         app.write(lines: 40..<45)
@@ -329,10 +272,7 @@ import Glibc
         truncateFile(app.path)
         app.write(lines: 45..<50)
 
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(sender.requests == ids(40..<50))
     }
 
@@ -346,19 +286,13 @@ import Glibc
         older.write(lines: 0..<30)
         let app = AppLog(dir.file("app.log"))
         app.write("starting:0\n")
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
         #expect(checkpoint.fingerprintLength < FileTailer.fingerprintBytes)
 
         try FileManager.default.removeItem(atPath: app.path)
         app.reopen()
         app.write(lines: 100..<103)
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(sender.requests == ids(100..<103))
     }
 
@@ -366,20 +300,14 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<10)
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let checkpoint = try runOnce(app.path).checkpoint
         app.write(lines: 10..<13)
         // Named as compressed (its bytes are still plain, so only the name keeps it out).
         try dir.rename("app.log", "app.log.1.gz")
         app.reopen()
         app.write(lines: 13..<16)
 
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(sender.requests == ids(13..<16))
     }
 
@@ -388,8 +316,7 @@ import Glibc
     @Test func aPartialLineWaitsForItsNewlineAcrossPolls() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write("r0:0\nr1:")
         tailer.poll()
         #expect(sender.take().map(\.request) == ["r0"])
@@ -409,17 +336,11 @@ import Glibc
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
         app.write("r0:0\nr1:1")
-        let first = Sender(path: app.path)
-        FileTailer(path: app.path, app: "a", queue: first.queue, resumeFrom: nil).poll()
-        first.take()
-        let checkpoint = try #require(first.checkpoint)
+        let (first, checkpoint) = try runOnce(app.path)
         #expect(checkpoint.offset == 5)
 
         app.write("5\nr2:2\n")
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(first.requests + sender.requests == ["r0", "r1", "r2"])
         #expect(sender.delivered.first?.valueMicros == 15_000)
     }
@@ -441,10 +362,7 @@ import Glibc
         let checkpoint = try #require(first.checkpoint)
         app.write(lines: 110..<120)
 
-        let sender = Sender(path: app.path, checkpoint: checkpoint)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: checkpoint)
-        pollRounds(tailer)
-        sender.take()
+        let sender = resumeAndTake(app.path, from: checkpoint)
         #expect(first.requests == ids(0..<100))
         #expect(sender.requests == ids(100..<120))
     }
@@ -455,8 +373,7 @@ import Glibc
     @Test func everyChunkOfAtMostMaxLinesCarriesThePositionAfterIt() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         let n = FileTailer.maxLinesPerChunk
         app.write(lines: 0..<(2 * n + 10))
         tailer.poll()
@@ -474,8 +391,7 @@ import Glibc
     @Test func rejectedLinesMoveThePositionToo() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<2)
         tailer.poll()
         sender.take()
@@ -489,8 +405,7 @@ import Glibc
     @Test func aLineLongerThanOneMiBIsDroppedAndTheNextLinesAreRead() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         app.write(lines: 0..<1)
         let long = String(repeating: "x", count: FileTailer.maxLineBytes / 4)
         for _ in 0..<5 {
@@ -515,8 +430,7 @@ import Glibc
     @Test func anUnreadablePathIsRetriedUntilItBecomesAFile() throws {
         let dir = try TailDirectory()
         let path = dir.file("app.log")
-        let sender = Sender(path: path)
-        let tailer = FileTailer(path: path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(path)
         pollRounds(tailer)                              // missing
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false)
         pollRounds(tailer)                              // not a regular file
@@ -524,8 +438,7 @@ import Glibc
         try FileManager.default.removeItem(atPath: path)
         let app = AppLog(path)
         app.write(lines: 0..<3)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<3))
     }
 
@@ -535,13 +448,11 @@ import Glibc
         let app = AppLog(dir.file("app.log"))
         app.write(lines: 0..<3)
         chmod(app.path, 0)
-        let sender = Sender(path: app.path)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path)
         pollRounds(tailer)
         #expect(sender.take().isEmpty)
         chmod(app.path, 0o644)
-        pollRounds(tailer)
-        sender.take()
+        pollAndTake(tailer, sender)
         #expect(sender.requests == ids(0..<3))
     }
 
@@ -549,8 +460,7 @@ import Glibc
     @Test func aFullQueueLeavesLinesInTheFile() throws {
         let dir = try TailDirectory()
         let app = AppLog(dir.file("app.log"))
-        let sender = Sender(path: app.path, capacity: 20_000)
-        let tailer = FileTailer(path: app.path, app: "a", queue: sender.queue, resumeFrom: nil)
+        let (sender, tailer) = startTailer(app.path, capacity: 20_000)
         app.write(lines: 0..<30_000)
         tailer.poll()
         #expect(sender.queue.pendingCount < 30_000)

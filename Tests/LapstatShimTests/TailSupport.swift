@@ -3,6 +3,7 @@
 // the positions it reports as the checkpoint.
 import Foundation
 import LapstatCore
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -117,4 +118,43 @@ func truncateFile(_ path: String, to size: Int64 = 0) {
 /// A few polls, as the tail thread would do over a few intervals.
 func pollRounds(_ tailer: FileTailer, _ n: Int = 3) {
     for _ in 0..<n { tailer.poll() }
+}
+
+/// A sender and a tailer of `path` queueing for it, as a shim starts them: from the start of
+/// the file, or resuming from the checkpoint it persisted.
+func startTailer(_ path: String, capacity: Int = 1 << 22, from checkpoint: TailPosition? = nil) -> (Sender, FileTailer) {
+    let sender = Sender(path: path, capacity: capacity, checkpoint: checkpoint)
+    return (sender, FileTailer(path: path, app: "a", queue: sender.queue, resumeFrom: checkpoint))
+}
+
+/// A few polls, then the sender takes all they queued.
+func pollAndTake(_ tailer: FileTailer, _ sender: Sender) {
+    pollRounds(tailer)
+    sender.take()
+}
+
+/// A first run that reads the file once, hands it all to its sender and stops (the tailer
+/// lets go of the file): that sender, and the checkpoint it keeps, which must exist.
+func runOnce(_ path: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (sender: Sender, checkpoint: TailPosition) {
+    let (first, tailer) = startTailer(path)
+    tailer.poll()
+    first.take()
+    return (first, try #require(first.checkpoint, sourceLocation: sourceLocation))
+}
+
+/// A shim restarted from `checkpoint`: a few polls, all they read taken by its sender.
+func resumeAndTake(_ path: String, from checkpoint: TailPosition) -> Sender {
+    let (sender, tailer) = startTailer(path, from: checkpoint)
+    pollAndTake(tailer, sender)
+    return sender
+}
+
+/// What a copytruncate whose copy is not used may cost: no line counted twice, and of the
+/// lines `all` only those in the race `window` (written after the last read, before the
+/// truncation) missing from `got`.
+func expectAtMostRaceWindowLost(_ got: [String], all: Range<Int>, window: Range<Int>,
+                                sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(Set(got).count == got.count, "a line was counted twice: \(got)", sourceLocation: sourceLocation)
+    #expect(Set(got).isSuperset(of: Set(ids(all)).subtracting(ids(window))), sourceLocation: sourceLocation)
+    #expect(Set(ids(all)).subtracting(got).isSubset(of: ids(window)), sourceLocation: sourceLocation)
 }
