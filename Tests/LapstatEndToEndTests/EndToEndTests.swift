@@ -340,6 +340,20 @@ struct LapstatEndToEndTests {
             }
             h.check(seen == expected, "up: the API shows \(seen.sorted { $0.key < $1.key }), sent \(expected.sorted { $0.key < $1.key })")
 
+            // A child that dies is started again: SIGKILL writer-1, wait for its successor.
+            if let writer = children.first(where: { $0.name == "writer-1" }) {
+                kill(writer.pid, SIGKILL)
+                var successor: Int32? = nil
+                h.waitUntil("up to restart writer-1", timeout: 20, interval: 0.2) {
+                    successor = Self.startedChildren(in: up.log).last { $0.name == "writer-1" && $0.pid != writer.pid }?.pid
+                    return successor.map(processIsAlive) ?? false
+                }
+                if let successor {
+                    children.append(("writer-1", successor))
+                    h.adoptedPids.append(successor)
+                }
+            }
+
             // SIGTERM `up`: it stops every child, then exits 0.
             h.stop(up, timeout: 40)
             let alive = { children.filter { processIsAlive($0.pid) } }
