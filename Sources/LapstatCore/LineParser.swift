@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Parses the one line format lapstat accepts everywhere, from a UDP datagram or a log file:
 ///
 ///     <request>:<value>|ms[|@<rate>][|#<tag>,<tag>…][|T<unix seconds[.fraction]>]
@@ -88,6 +94,91 @@ public struct LineParser: Sendable {
         self.defaultApp = defaultApp
     }
 
+    /// Strings the parser made recently, reused when the same bytes come again.
+    ///
+    /// Building a `String` costs a UTF-8 validation and, above 15 bytes, a heap allocation;
+    /// an app sends the same few request names, app names and tag lists over and over, so
+    /// a hit here turns that into a hash of the bytes, one compare and a retain. Every
+    /// sample from a hit also shares one string buffer, so later equality checks of those
+    /// strings (`SampleQueue.push`, the frame's series dictionary) end at a pointer compare.
+    ///
+    /// Direct-mapped, a fixed number of slots, no eviction policy beyond overwriting: a
+    /// miss only costs what building the String cost before. Only the exact bytes of a
+    /// stored String hit, so the result is always what `String(decoding:as:)` would give
+    /// (bytes that needed repair never equal the repaired String's bytes, and never hit).
+    /// A value type: an input thread keeps its own in a local variable, across datagrams.
+    public struct StringCache: Sendable {
+        /// Longer byte runs are built every time, so one cache holds at most
+        /// `slots × maxBytes` bytes of strings.
+        static let maxBytes = 128
+        private var slots: [String]
+        private let mask: Int
+
+        /// `slots` is rounded up to a power of two; 0 makes a cache that keeps nothing
+        /// (for a single line, where nothing could be reused).
+        public init(slots: Int = 256) {
+            var n = 1
+            while n < slots { n <<= 1 }
+            self.slots = []
+            self.mask = slots > 0 ? n - 1 : -1
+        }
+
+        /// `String(decoding: bytes, as: UTF8.self)`, reused when possible.
+        @inline(__always)
+        mutating func string(_ bytes: UnsafeRawBufferPointer) -> String {
+            let n = bytes.count
+            if n == 0 { return "" }
+            guard n <= Self.maxBytes && mask >= 0 else { return String(decoding: bytes, as: UTF8.self) }
+            // Allocated on first use, so a cache made per call and never hit costs nothing.
+            if slots.isEmpty { slots = Array(repeating: "", count: mask + 1) }
+            let i = Int(truncatingIfNeeded: Self.hash(bytes)) & mask
+            let hit = slots[i].utf8.withContiguousStorageIfAvailable { Self.equal(UnsafeRawBufferPointer($0), bytes) }
+            if hit == true { return slots[i] }
+            let s = String(decoding: bytes, as: UTF8.self)
+            slots[i] = s
+            return s
+        }
+
+        /// All of the bytes, 8 at a time: request names often differ only in the middle
+        /// (`GET /users/123/profile`), so hashing ends and length alone would collide.
+        @inline(__always)
+        static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+            let k: UInt64 = 0x9E37_79B9_7F4A_7C15
+            let n = b.count
+            var h = UInt64(n) &* k
+            var i = 0
+            while i + 8 <= n {
+                h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* k
+                h ^= h >> 32
+                i += 8
+            }
+            if i < n {
+                var tail: UInt64 = 0
+                while i < n { tail = tail << 8 | UInt64(b[i]); i += 1 }
+                h = (h ^ tail) &* k
+            }
+            return h ^ (h >> 29)
+        }
+
+        @inline(__always)
+        static func equal(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+            let n = a.count
+            guard n == b.count else { return false }
+            var i = 0
+            while i + 8 <= n {
+                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                    return false
+                }
+                i += 8
+            }
+            while i < n {
+                if a[i] != b[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
     /// Parses every `\n`-separated line of `bytes` (a datagram or a chunk of complete log
     /// lines), appending samples and counting rejections. Empty lines are skipped silently:
     /// many clients end datagrams with a newline.
@@ -95,17 +186,29 @@ public struct LineParser: Sendable {
         _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
         into samples: inout [Sample], errors: inout LineErrorCounts
     ) {
+        // A cache per call still shares strings between the lines of one datagram or chunk.
+        // Sized to the input (about a slot per two lines, up to 64), so parsing a line or two,
+        // where nothing repeats, does not pay for setting up slots.
+        var cache = StringCache(slots: min(64, bytes.count / 128))
+        parseLines(bytes, receivedAtMillis: now, into: &samples, errors: &errors, cache: &cache)
+    }
+
+    /// As above, reusing strings from `cache` across calls (an input thread keeps one).
+    public func parseLines(
+        _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
+        into samples: inout [Sample], errors: inout LineErrorCounts, cache: inout StringCache
+    ) {
         var start = 0
         let n = bytes.count
         while start < n {
-            var end = start
-            while end < n && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+            let end = Self.find(UInt8(ascii: "\n"), in: bytes, from: start, to: n)
             let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-            if !Self.isBlank(line) {
-                switch parse(line: line, receivedAtMillis: now) {
-                case .success(let s): samples.append(s)
-                case .failure(let e): errors.add(e)
-                }
+            switch parse(line: line, receivedAtMillis: now, cache: &cache) {
+            case .success(let s): samples.append(s)
+            // `.empty` is returned exactly for blank lines (only spaces, tabs and `\r`),
+            // which are skipped without counting.
+            case .failure(.empty): break
+            case .failure(let e): errors.add(e)
             }
             start = end + 1
         }
@@ -113,11 +216,59 @@ public struct LineParser: Sendable {
 
     public func parse(_ line: String, receivedAtMillis now: Int64) -> Result<Sample, LineError> {
         var line = line
-        return line.withUTF8 { parse(line: UnsafeRawBufferPointer($0), receivedAtMillis: now) }
+        var cache = StringCache(slots: 0)
+        return line.withUTF8 { parse(line: UnsafeRawBufferPointer($0), receivedAtMillis: now, cache: &cache) }
     }
 
     /// Parses one line (without its `\n`; a trailing `\r` and surrounding blanks are ignored).
     public func parse(line raw: UnsafeRawBufferPointer, receivedAtMillis now: Int64) -> Result<Sample, LineError> {
+        var cache = StringCache(slots: 0)
+        return parse(line: raw, receivedAtMillis: now, cache: &cache)
+    }
+
+    /// The non-`app:` tags of a line, joined with `,` in arrival order. Usually they are
+    /// one run of the line's own bytes (`#app:x,env:prod`, `#env:prod,region:eu`), so
+    /// no String is built until the end, and then through the cache. Only when they are
+    /// not (an `app:` tag or an empty tag between them, several `#` sections, non-ASCII
+    /// tags) are they joined into a String as they come.
+    private struct OtherTags {
+        /// The tags so far are exactly `line[run]`; nil when none, or when `joined` holds them.
+        var run: Range<Int>? = nil
+        var joined = ""
+
+        mutating func append(_ r: Range<Int>, in line: UnsafeRawBufferPointer) {
+            if joined.isEmpty {
+                guard let current = run else { run = r; return }
+                if r.lowerBound == current.upperBound + 1 && line[current.upperBound] == UInt8(ascii: ",") {
+                    run = current.lowerBound..<r.upperBound
+                    return
+                }
+                materialize(line)
+            }
+            joined += ","
+            joined += String(decoding: UnsafeRawBufferPointer(rebasing: line[r]), as: UTF8.self)
+        }
+
+        /// A tag from the String path (non-ASCII sections), appended as the original code did.
+        mutating func append(_ tag: Substring, in line: UnsafeRawBufferPointer) {
+            materialize(line)
+            joined += joined.isEmpty ? String(tag) : "," + tag
+        }
+
+        mutating func materialize(_ line: UnsafeRawBufferPointer) {
+            guard let current = run else { return }
+            joined = String(decoding: UnsafeRawBufferPointer(rebasing: line[current]), as: UTF8.self)
+            run = nil
+        }
+
+        func string(_ line: UnsafeRawBufferPointer, _ cache: inout StringCache) -> String {
+            guard let run else { return joined }
+            return cache.string(UnsafeRawBufferPointer(rebasing: line[run]))
+        }
+    }
+
+    func parse(line raw: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
+               cache: inout StringCache) -> Result<Sample, LineError> {
         var lo = 0
         var hi = raw.count
         while lo < hi && Self.isSpace(raw[lo]) { lo += 1 }
@@ -126,8 +277,7 @@ public struct LineParser: Sendable {
         let line = UnsafeRawBufferPointer(rebasing: raw[lo..<hi])
 
         // The head is everything before the first '|'; the value follows its last ':'.
-        var firstBar = line.count
-        for i in 0..<line.count where line[i] == UInt8(ascii: "|") { firstBar = i; break }
+        let firstBar = Self.find(UInt8(ascii: "|"), in: line, from: 0, to: line.count)
         var colon = -1
         var i = firstBar - 1
         while i >= 0 {
@@ -150,8 +300,10 @@ public struct LineParser: Sendable {
         case .failure(let e): return .failure(e)
         }
 
-        var app: Substring? = nil
-        var otherTags = ""
+        // The last `app:` tag wins: its bytes in the line, or a String from the non-ASCII path.
+        var appRange: Range<Int>? = nil
+        var appString: String? = nil
+        var otherTags = OtherTags()
         var weight: UInt32 = 1
         var timestamp = now
         var sawType = false
@@ -160,8 +312,7 @@ public struct LineParser: Sendable {
         var pos = firstBar
         while pos < line.count {
             let sectionStart = pos + 1
-            var sectionEnd = sectionStart
-            while sectionEnd < line.count && line[sectionEnd] != UInt8(ascii: "|") { sectionEnd += 1 }
+            let sectionEnd = Self.find(UInt8(ascii: "|"), in: line, from: sectionStart, to: line.count)
             let section = UnsafeRawBufferPointer(rebasing: line[sectionStart..<sectionEnd])
             pos = sectionEnd
             guard let first = section.first else { continue }
@@ -177,12 +328,36 @@ public struct LineParser: Sendable {
                       rate > 0, rate <= 1 else { return .failure(.badSampleRate) }
                 weight = UInt32(min(Double(Self.maxWeight), (1 / rate).rounded()))
             case UInt8(ascii: "#"):
-                guard let tags = String(validating: section.dropFirst(), as: UTF8.self) else { return .failure(.badTags) }
-                for tag in tags.split(separator: ",", omittingEmptySubsequences: true) {
-                    if tag.hasPrefix("app:") {
-                        app = tag.dropFirst(4)
-                    } else {
-                        otherTags += otherTags.isEmpty ? String(tag) : "," + tag
+                let tagsStart = sectionStart + 1
+                if Self.isASCII(UnsafeRawBufferPointer(rebasing: line[tagsStart..<sectionEnd])) {
+                    // ASCII tags split on the byte ',' exactly as the String path splits on
+                    // the Character ",": in ASCII every byte is its own Character (bar
+                    // "\r\n", which holds no ',' and no "app:").
+                    var t = tagsStart
+                    while t < sectionEnd {
+                        let e = Self.find(UInt8(ascii: ","), in: line, from: t, to: sectionEnd)
+                        if e - t >= 4 && line[t] == UInt8(ascii: "a") && line[t + 1] == UInt8(ascii: "p")
+                            && line[t + 2] == UInt8(ascii: "p") && line[t + 3] == UInt8(ascii: ":") {
+                            appRange = (t + 4)..<e
+                            appString = nil
+                        } else if e > t {
+                            otherTags.append(t..<e, in: line)
+                        }
+                        t = e + 1
+                    }
+                } else {
+                    // Other UTF-8: validated and split as Characters, so a ',' followed by a
+                    // combining mark is not a separator, exactly as before.
+                    guard let tags = String(validating: section.dropFirst(), as: UTF8.self) else {
+                        return .failure(.badTags)
+                    }
+                    for tag in tags.split(separator: ",", omittingEmptySubsequences: true) {
+                        if tag.hasPrefix("app:") {
+                            appString = String(tag.dropFirst(4))
+                            appRange = nil
+                        } else {
+                            otherTags.append(tag, in: line)
+                        }
                     }
                 }
             case UInt8(ascii: "T"):
@@ -194,9 +369,15 @@ public struct LineParser: Sendable {
             }
         }
 
-        let request = String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<reqEnd]), as: UTF8.self)
-        let appName = app.map(String.init) ?? defaultApp
-        return .success(Sample(app: appName.isEmpty ? defaultApp : appName, request: request, tags: otherTags,
+        let request = cache.string(UnsafeRawBufferPointer(rebasing: line[0..<reqEnd]))
+        let tags = otherTags.string(line, &cache)
+        var appName = defaultApp
+        if let appString {
+            appName = appString
+        } else if let appRange {
+            appName = cache.string(UnsafeRawBufferPointer(rebasing: line[appRange]))
+        }
+        return .success(Sample(app: appName.isEmpty ? defaultApp : appName, request: request, tags: tags,
                                timestampMillis: timestamp, valueMicros: micros, weight: weight))
     }
 
@@ -208,8 +389,19 @@ public struct LineParser: Sendable {
 
     @inline(__always) static func isSpace(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
 
-    static func isBlank(_ line: UnsafeRawBufferPointer) -> Bool {
-        line.allSatisfy { isSpace($0) || $0 == UInt8(ascii: "\r") }
+    /// The index of the first `byte` in `b[from..<to]`, or `to`. memchr reads a word or a
+    /// vector per step; the byte loop it replaces cost about five instructions per byte,
+    /// and every line is scanned for '\n', '|' and ','.
+    @inline(__always) static func find(_ byte: UInt8, in b: UnsafeRawBufferPointer, from: Int, to: Int) -> Int {
+        guard from < to, let base = b.baseAddress else { return to }
+        guard let p = memchr(base + from, Int32(byte), to - from) else { return to }
+        return UnsafeRawPointer(p) - base
+    }
+
+    @inline(__always) static func isASCII(_ s: UnsafeRawBufferPointer) -> Bool {
+        var any: UInt8 = 0
+        for b in s { any |= b }
+        return any < 0x80
     }
 
     /// Decimal milliseconds to integer microseconds, exactly: digits are accumulated as
@@ -258,8 +450,37 @@ public struct LineParser: Sendable {
         return d < 10 ? d : nil
     }
 
+    /// A decimal as `Double(String)` reads it (same values, same rejections), without
+    /// building a String for the plain form `digits[.digits]` of sample rates and unix
+    /// times: with at most 15 digits the digits are an exact integer m below 2^53 and
+    /// 10^k is exact too, so `m / 10^k` is one correctly rounded division, the same
+    /// Double a correctly rounded `strtod` gives (Clinger's fast path). Anything else
+    /// (signs, exponents, hex, `inf`, more digits) still goes through `Double(String)`.
     static func parseDouble(_ s: UnsafeRawBufferPointer) -> Double? {
         guard !s.isEmpty, s.count < 64 else { return nil }
+        var m: UInt64 = 0
+        var digits = 0
+        var fracDigits = 0
+        var sawDot = false
+        var plain = true
+        for b in s {
+            if let d = digit(b) {
+                m = m &* 10 &+ UInt64(d)
+                digits += 1
+                if sawDot { fracDigits += 1 }
+            } else if b == UInt8(ascii: "."), !sawDot {
+                sawDot = true
+            } else {
+                plain = false
+                break
+            }
+        }
+        if plain && digits > 0 && digits <= 15 {
+            return Double(m) / powersOfTen[fracDigits]
+        }
         return Double(String(decoding: s, as: UTF8.self))
     }
+
+    /// 10^0 … 10^15, each exact in a Double.
+    private static let powersOfTen: [Double] = (0...15).map { k in (0..<k).reduce(1.0) { p, _ in p * 10 } }
 }

@@ -53,13 +53,30 @@ public final class SampleQueue: Sendable {
         state.withLock { s in
             if errors.total > 0 { s.lineErrors.merge(errors) }
             let room = max(0, capacity - s.pending)
-            for sample in samples { s.apps[sample.app, default: AppCounters()].received += 1 }
-            for sample in samples.dropFirst(room) { s.apps[sample.app, default: AppCounters()].dropped += 1 }
+            Self.countPerApp(samples[...], into: &s.apps, \.received)
+            if samples.count > room { Self.countPerApp(samples[room...], into: &s.apps, \.dropped) }
             let kept = samples.count <= room ? samples : Array(samples.prefix(room))
             // An empty chunk still moves a position forward (a run of rejected lines).
             guard !kept.isEmpty || position != nil else { return }
             s.chunks.append(Chunk(samples: kept, position: position))
             s.pending += kept.count
+        }
+    }
+
+    /// Adds one to `field` of each sample's app. A chunk's samples nearly always come from
+    /// one app (a client's datagram, a tailed file), so this counts runs of equal apps and
+    /// updates the dictionary once per run rather than hashing the app name per sample
+    /// under the lock. Equal apps from the parser's string cache share storage, so the
+    /// comparison is usually a pointer compare.
+    private static func countPerApp(_ samples: ArraySlice<Sample>, into apps: inout [String: AppCounters],
+                                    _ field: WritableKeyPath<AppCounters, UInt64>) {
+        var i = samples.startIndex
+        while i < samples.endIndex {
+            let app = samples[i].app
+            var j = i + 1
+            while j < samples.endIndex && samples[j].app == app { j += 1 }
+            apps[app, default: AppCounters()][keyPath: field] += UInt64(j - i)
+            i = j
         }
     }
 

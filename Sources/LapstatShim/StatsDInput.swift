@@ -25,6 +25,9 @@ final class StatsDInput: @unchecked Sendable {
         var samples: [Sample] = []
         samples.reserveCapacity(256)
         var reportedDrops: UInt64 = 0
+        // Kept across datagrams: clients repeat the same request, app and tag strings, and
+        // reusing them spares the parser a String allocation per line.
+        var strings = LineParser.StringCache()
         while !shutdown.isRequested {
             let n: Int?
             do {
@@ -41,7 +44,7 @@ final class StatsDInput: @unchecked Sendable {
             }
             var errors = LineErrorCounts()
             parser.parseLines(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), receivedAtMillis: Clock.nowMillis(),
-                              into: &samples, errors: &errors)
+                              into: &samples, errors: &errors, cache: &strings)
             queue.push(samples, errors: errors)
             samples.removeAll(keepingCapacity: true)
         }

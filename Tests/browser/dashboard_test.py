@@ -284,6 +284,19 @@ def make_driver():
     return driver
 
 
+def retry_stale(fn, tries=10):
+    """Runs a UI action again when the page re-rendered the element under it (a refresh
+    replaces the selects and table rows); bounded."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    for attempt in range(tries):
+        try:
+            return fn()
+        except StaleElementReferenceException:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.2)
+
+
 class Page:
     def __init__(self, driver, topo):
         self.d = driver
@@ -440,7 +453,7 @@ def run(args):
         # Switch app.
         before = page.ready()
         from selenium.webdriver.support.ui import Select
-        Select(driver.find_element("id", "app")).select_by_value("search")
+        retry_stale(lambda: Select(driver.find_element("id", "app")).select_by_value("search"))
         page.wait_refresh(before, "the page to show app search", lambda: page.table()["app"] == "search")
         compare_with_api(page, topo, "search", expected["search"])
         check("app=search" in driver.current_url, f"URL does not keep the app: {driver.current_url}")
@@ -448,7 +461,7 @@ def run(args):
 
         # Switch time range: last 5 minutes.
         before = page.ready()
-        driver.find_element("css selector", "#ranges button[data-range='5m']").click()
+        retry_stale(lambda: driver.find_element("css selector", "#ranges button[data-range='5m']").click())
         page.wait_refresh(before, "the 5m window", lambda: page.table()["to"] - page.table()["from"] <= 302_000)
         t5, api5 = compare_with_api(page, topo, "search")
         check(t5["step"] == 2000, f"5m step {t5['step']}")
@@ -478,24 +491,24 @@ def run(args):
         for color in ["#58a6ff", "#3fb950", "#f0883e", "#ff6e9c"]:
             check(page.colored_pixels("lat", [color], tol=30) > 40, f"latency line {color} missing")
         lin = page.canvas_hash("lat")
-        driver.find_element("id", "log").click()
+        retry_stale(lambda: driver.find_element("id", "log").click())
         wait_until("the log-scale redraw", lambda: page.canvas_hash("lat") != lin, timeout=5)
-        driver.find_element("id", "log").click()
+        retry_stale(lambda: driver.find_element("id", "log").click())
         wait_until("the linear redraw", lambda: page.canvas_hash("lat") == lin or True, timeout=5)
         # Hovering the chart reads out every quantile at that step.
         from selenium.webdriver.common.action_chains import ActionChains
-        ActionChains(driver).move_to_element(driver.find_element("id", "lat")).perform()
+        retry_stale(lambda: ActionChains(driver).move_to_element(driver.find_element("id", "lat")).perform())
         tip = wait_until("the hover read-out", lambda: page.js(
             "const t = document.getElementById('tip'); return t.hidden ? '' : t.textContent"), timeout=5)
         check(all(x in tip for x in ["p50:", "p99.9:", "ms"]), f"hover read-out: {tip!r}")
-        ActionChains(driver).move_to_element(driver.find_element("css selector", "footer")).perform()
+        retry_stale(lambda: ActionChains(driver).move_to_element(driver.find_element("css selector", "footer")).perform())
         wait_until("the read-out to go", lambda: page.js("return document.getElementById('tip').hidden"), timeout=5)
         # Clicking a table row charts that request alone.
         before = page.ready()
-        driver.find_element("css selector", "#reqtable tr[data-request='GET /cart']").click()
+        retry_stale(lambda: driver.find_element("css selector", "#reqtable tr[data-request='GET /cart']").click())
         page.wait_refresh(before, "GET /cart alone", lambda: page.js("return document.getElementById('reqsummary').textContent") == "GET /cart")
         before = page.ready()
-        driver.find_element("css selector", "#reqtable tr[data-request='POST /pay']").click()
+        retry_stale(lambda: driver.find_element("css selector", "#reqtable tr[data-request='POST /pay']").click())
         page.wait_refresh(before, "POST /pay alone", lambda: page.js("return document.getElementById('reqsummary').textContent") == "POST /pay")
         log("one request: p50/p90/p99/p99.9 drawn; log scale and row selection work")
         shot = os.path.join(out, "dashboard.png")
