@@ -57,6 +57,12 @@ public struct BlockBuilder {
 
     /// Sorts rows by series, batch and time and returns the block, leaving the builder empty.
     /// `rows.batches` is the block's batch list that the series' runs refer to.
+    /// Index entries never span a minute of sample time: a series with rows in several
+    /// minutes (late or back-filled data, a block sealed across a minute boundary) gets one
+    /// entry per minute, each with its own summary. A per-minute query then merges summaries
+    /// instead of decoding rows, whatever order the samples arrived in.
+    public static let entrySpanMillis: Int64 = 60_000
+
     public mutating func seal() -> (series: [BlockSeries], rows: BlockRows) {
         var out: [BlockSeries] = []
         var rows = BlockRows(timestamps: [], values: [], weights: [], batches: batchIDs)
@@ -65,23 +71,37 @@ public struct BlockBuilder {
         rows.weights.reserveCapacity(rowCount)
         for key in series.keys.sorted() {
             let s = series[key]!
-            let first = rows.values.count
-            var lo = Int64.max, hi = Int64.min
-            var runStart = 0
-            for run in s.runs {
-                // Stable order by timestamp within the run: equal times keep arrival order.
-                let order = (runStart..<(runStart + run.rowCount)).sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
-                for i in order {
-                    rows.timestamps.append(s.timestamps[i])
-                    rows.values.append(s.values[i])
-                    rows.weights.append(s.weights[i])
-                }
-                lo = min(lo, s.timestamps[order[0]])
-                hi = max(hi, s.timestamps[order[order.count - 1]])
-                runStart += run.rowCount
+            let minute = { (t: Int64) -> Int64 in
+                let q = t / Self.entrySpanMillis
+                return t < 0 && t % Self.entrySpanMillis != 0 ? q - 1 : q
             }
-            out.append(BlockSeries(key: key, firstRow: first, rowCount: runStart, minTimestamp: lo, maxTimestamp: hi,
-                                   batchRuns: s.runs, summary: s.summary))
+            let minutes = Set(s.timestamps.map(minute)).sorted()
+            for m in minutes {
+                let first = rows.values.count
+                var lo = Int64.max, hi = Int64.min
+                var runs: [BatchRun] = []
+                var summary = LatencySummary()
+                var runStart = 0
+                for run in s.runs {
+                    // Stable order by timestamp within the run: equal times keep arrival order.
+                    let order = (runStart..<(runStart + run.rowCount))
+                        .filter { minutes.count == 1 || minute(s.timestamps[$0]) == m }
+                        .sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
+                    runStart += run.rowCount
+                    guard let firstRow = order.first, let lastRow = order.last else { continue }
+                    for i in order {
+                        rows.timestamps.append(s.timestamps[i])
+                        rows.values.append(s.values[i])
+                        rows.weights.append(s.weights[i])
+                        if minutes.count > 1 { summary.record(micros: s.values[i], weight: s.weights[i]) }
+                    }
+                    lo = min(lo, s.timestamps[firstRow])
+                    hi = max(hi, s.timestamps[lastRow])
+                    runs.append(BatchRun(batch: run.batch, rowCount: order.count))
+                }
+                out.append(BlockSeries(key: key, firstRow: first, rowCount: rows.values.count - first, minTimestamp: lo,
+                                       maxTimestamp: hi, batchRuns: runs, summary: minutes.count == 1 ? s.summary : summary))
+            }
         }
         series.removeAll(keepingCapacity: true)
         batchIDs.removeAll(keepingCapacity: true)

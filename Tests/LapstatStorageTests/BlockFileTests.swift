@@ -42,7 +42,11 @@ import LapstatCore
             var summary = LatencySummary()
             for r in s.rowRange { summary.record(micros: rows.values[r], weight: rows.weights[r]) }
             #expect(summary == s.summary)
+            // An entry never spans a minute of sample time (per-minute queries merge summaries).
+            #expect(s.minTimestamp / BlockBuilder.entrySpanMillis == s.maxTimestamp / BlockBuilder.entrySpanMillis)
         }
+        // The random times span minutes, so some series were cut into several entries.
+        #expect(Set(index.series.map(\.key)).count < index.series.count)
     }
 
     /// The worked example of docs/format.md, section 5, byte for byte (its start and end;
