@@ -19,36 +19,15 @@ struct BenchHarnessTests {
     func quick() throws {
         let binary = try LapstatBinary.locate()
         let logPath = NSTemporaryDirectory() + "/lapstat-bench-quick-\(getpid()).log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Self.script, "--quick", "--lapstat", binary]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        try? log.close()
-
         // Under a minute once the peers are installed; the first run may apt-get install them.
-        let timeout = 300.0
-        let deadline = Date().addingTimeInterval(timeout)
-        for _ in 0..<Int(timeout * 10 + 1) {
-            if !process.isRunning || Date() >= deadline { break }
-            usleep(100_000)
-        }
-        if process.isRunning {
-            process.terminate()
-            usleep(2_000_000)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            Issue.record("scripts/bench --quick did not finish within \(Int(timeout)) s; log in \(logPath)")
+        let run = try runBounded(["python3", Self.script, "--quick", "--lapstat", binary], logPath: logPath, timeout: 300)
+        guard run.finished else {
+            Issue.record("scripts/bench --quick did not finish within 300 s; log in \(logPath)")
             return
         }
-        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-        let tail = text.count > 6000 ? "…" + String(text.suffix(6000)) : text
-        #expect(process.terminationReason == .exit && process.terminationStatus == 0,
-                "scripts/bench --quick failed (status \(process.terminationStatus)):\n\(tail)")
+        let text = run.log
+        let tail = run.tail()
+        #expect(run.succeeded, "scripts/bench --quick failed (\(run.ending)):\n\(tail)")
         // The table: its header names the three systems, and its rows are there.
         let header = text.split(separator: "\n").first { $0.contains("lapstat") && $0.contains("VictoriaMetrics") && $0.contains("ClickHouse") }
         #expect(header != nil, "no table header in the output:\n\(tail)")

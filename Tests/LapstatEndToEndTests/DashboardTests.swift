@@ -24,42 +24,18 @@ struct DashboardTests {
         }
         let out = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         let logPath = out + "/dashboard_test.log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         var arguments = ["python3", Self.script, "--lapstat", binary, "--out", out]
         // LAPSTAT_DASHBOARD_PNG=docs/dashboard.png refreshes the README's screenshot.
         if let png = ProcessInfo.processInfo.environment["LAPSTAT_DASHBOARD_PNG"], !png.isEmpty {
             arguments += ["--docs-png", png]
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        try? log.close()
-
-        // The script bounds each of its own waits; this bounds the whole run.
-        let timeout = 240.0
-        let deadline = Date().addingTimeInterval(timeout)
-        for _ in 0..<Int(timeout * 10 + 1) {
-            if !process.isRunning || Date() >= deadline { break }
-            usleep(100_000)
-        }
-        if process.isRunning {
-            process.terminate()
-            usleep(2_000_000)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            Issue.record("dashboard_test.py did not finish within \(Int(timeout)) s; log and screenshots in \(out)")
-        } else if process.terminationReason != .exit || process.terminationStatus != 0 {
-            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            let tail = text.count > 8000 ? "…" + String(text.suffix(8000)) : text
-            Issue.record("dashboard_test.py failed (\(process.terminationReason == .exit ? "exit" : "signal") \(process.terminationStatus)); screenshots in \(out)\n\(tail)")
-        } else {
-            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            if let last = text.split(separator: "\n").last(where: { $0.contains("PASS") }) { print(last) }
+        let run = try runBounded(arguments, logPath: logPath, timeout: 240)
+        if !run.finished {
+            Issue.record("dashboard_test.py did not finish within 240 s; log and screenshots in \(out)")
+        } else if !run.succeeded {
+            Issue.record("dashboard_test.py failed (\(run.ending)); screenshots in \(out)\n\(run.tail(8000))")
+        } else if let last = run.log.split(separator: "\n").last(where: { $0.contains("PASS") }) {
+            print(last)
         }
     }
 }

@@ -511,3 +511,47 @@ final class Harness {
 
 /// Wall-clock unix milliseconds, as the shim stamps samples.
 func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
+
+/// How a bounded helper run (a Python script the suite drives) ended.
+struct ScriptRun {
+    /// false: still running at the deadline, then stopped.
+    var finished: Bool
+    var succeeded: Bool
+    var ending: String
+    var log: String
+
+    /// The last `limit` characters of the log, for a failure message.
+    func tail(_ limit: Int = 6000) -> String { log.count > limit ? "…" + String(log.suffix(limit)) : log }
+}
+
+/// Runs `arguments` through /usr/bin/env with output to `logPath`, for at most `timeout` s
+/// (SIGTERM, then SIGKILL after 2 s). The script bounds its own waits; this bounds the run.
+func runBounded(_ arguments: [String], logPath: String, timeout: Double) throws -> ScriptRun {
+    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = arguments
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    try? log.close()
+    let deadline = Date().addingTimeInterval(timeout)
+    for _ in 0..<Int(timeout * 10 + 1) {
+        if !process.isRunning || Date() >= deadline { break }
+        usleep(100_000)
+    }
+    let finished = !process.isRunning
+    if !finished {
+        process.terminate()
+        usleep(2_000_000)
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+    let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    let exited = process.terminationReason == .exit
+    return ScriptRun(finished: finished, succeeded: finished && exited && process.terminationStatus == 0,
+                     ending: "\(exited ? "exit" : "signal") \(process.terminationStatus)", log: text)
+}
+
