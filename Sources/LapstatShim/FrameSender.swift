@@ -85,11 +85,11 @@ final class FrameSender: @unchecked Sendable {
                 buildFrames()
                 lastFlush = now
             }
-            // Waiting for acknowledgements is the loop's pause: 1 ms while samples or frames
-            // are waiting (a longer pause leaves the window half empty and cost a third of the
-            // throughput of a tailed file), a quarter of the batch delay (at most 5 ms) when
-            // idle, so an idle shim does not wake a thousand times a second.
-            let busy = queue.pendingCount > 0 || window.queuedCount > 0
+            // Waiting for acknowledgements is the loop's pause: 1 ms while a full frame or
+            // unsent frames wait (a longer pause leaves the window half empty and cost a third
+            // of the throughput of a tailed file), otherwise a quarter of the batch delay (at
+            // most 5 ms), so a shim at a steady 10K/s or idle does not wake 1,000 times a second.
+            let busy = queue.pendingCount >= settings.batchSize || window.queuedCount > 0
             turn(receiveTimeout: busy ? 1 : Int32(max(1, min(5, settings.batchDelayMilliseconds / 4))))
         }
         // Shutdown: spool what the inputs left, then give acknowledgements a bounded time.
