@@ -41,9 +41,7 @@ public enum FanInCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("fanin")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "fanin")
         let context = ZMQContext()
         let frontend = try ZMQSocket(context, .router)
         let backend = try ZMQSocket(context, .dealer)

@@ -31,6 +31,15 @@ public final class ShutdownSignal: Sendable {
     /// Environment variable `lapstat up` sets for its children: it holds the supervisor's pid.
     public static let supervisorEnvironmentKey = "LAPSTAT_SUPERVISOR_PID"
 
+    /// How every role starts: names the process in its log lines and installs the signal
+    /// handling, before any other thread exists.
+    public static func installed(role: String) -> ShutdownSignal {
+        Log.setRole(role)
+        let shutdown = ShutdownSignal()
+        shutdown.install()
+        return shutdown
+    }
+
     /// Blocks SIGINT/SIGTERM/SIGPIPE process-wide and starts the thread that waits for the first two.
     public func install() {
         var set = sigset_t()

@@ -54,9 +54,7 @@ public enum LoadCommand: RoleCommand {
                                "POST /login", "GET /search?q", "DELETE /api/cart/:id", "GET /static/app.js"]
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("load")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "load")
         let sender = try UDPSender(to: config.target)
         var rng = SplitMix64(seed: config.seed)
         let apps = (0..<config.apps).map { i in i < appNames.count ? appNames[i] : "app-\(i)" }

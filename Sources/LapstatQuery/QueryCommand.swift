@@ -50,9 +50,7 @@ public enum QueryCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("query")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "query")
         let api = QueryAPI(engine: QueryEngine(catalog: BlockCatalog(dataDirectory: config.dataDirectory)), liveEndpoints: config.live)
         let server = try HTTPServer(address: config.http, threads: config.threads) { api.handle($0) }
         Log.info("serving the API on http://\(server.address) from \(config.dataDirectory)")

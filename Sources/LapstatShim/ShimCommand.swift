@@ -105,9 +105,7 @@ public enum ShimCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("shim")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "shim")
         let queue = SampleQueue(capacity: config.maxPending)
         let context = ZMQContext()
         let spool = try Spool(directory: config.spoolDirectory, maxBytes: config.spoolMaxBytes, policy: config.spoolPolicy)

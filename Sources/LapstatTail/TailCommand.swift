@@ -59,9 +59,7 @@ public enum TailCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("tail")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "tail")
         let context = ZMQContext()
         let subscriber = try LiveSubscriber(context, summary: config.summary, app: config.app,
                                             requestPrefix: config.requestPrefix, endpoints: config.connect,

@@ -89,9 +89,7 @@ public enum UpCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole("up")
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: "up")
         let supervisor = Supervisor(executable: URL(fileURLWithPath: try selfExecutable()))
         try supervisor.start(children(of: config))
         let t = config.topology

@@ -59,9 +59,7 @@ public enum WriterCommand: RoleCommand {
     }
 
     static func run(_ config: Configuration) throws {
-        Log.setRole(config.name)
-        let shutdown = ShutdownSignal()
-        shutdown.install()
+        let shutdown = ShutdownSignal.installed(role: config.name)
         let loop = try WriterLoop(config: config)
         loop.run(until: shutdown)
     }
