@@ -165,10 +165,6 @@ public struct BatchFrame: Sendable, Equatable {
         }
     }
 
-    public init(decoding bytes: UnsafeRawBufferPointer) throws(DecodeError) {
-        try self.init(decoding: Array(bytes))
-    }
-
     public init(decoding bytes: [UInt8]) throws(DecodeError) {
         guard bytes.count >= Self.headerSize + 4 else { throw .tooShort(bytes.count) }
         guard bytes[0..<4].elementsEqual(Self.magic) else { throw .badMagic }

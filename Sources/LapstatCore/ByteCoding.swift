@@ -36,7 +36,6 @@ public struct ByteWriter: Sendable {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    public mutating func writeDouble(_ value: Double) { writeFixed(value.bitPattern) }
 
     /// A varint length followed by the UTF-8 bytes.
     public mutating func writeString(_ s: String) {
@@ -47,12 +46,6 @@ public struct ByteWriter: Sendable {
         }
     }
 
-    /// Overwrites a fixed-width integer written earlier (used for back-patched lengths and offsets).
-    public mutating func patchFixed<T: FixedWidthInteger>(_ value: T, at offset: Int) {
-        withUnsafeBytes(of: value.littleEndian) { raw in
-            for (i, b) in raw.enumerated() { bytes[offset + i] = b }
-        }
-    }
 }
 
 /// Why a reader refused its input. Carries the offset so a corrupt file can be reported precisely.
@@ -132,9 +125,6 @@ public struct ByteReader {
         return value
     }
 
-    public mutating func readDouble() throws(ByteReaderError) -> Double {
-        Double(bitPattern: try readFixed(UInt64.self))
-    }
 
     public mutating func readBytes(_ n: Int) throws(ByteReaderError) -> ArraySlice<UInt8> {
         guard n >= 0, remaining >= n else { throw .truncated(offset: position, wanted: n - remaining) }

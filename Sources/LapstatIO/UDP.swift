@@ -21,8 +21,6 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(host):\(port)" }
-    /// As a ZeroMQ TCP endpoint.
-    public var zmqEndpoint: String { "tcp://\(host):\(port)" }
 
     func sockaddr() -> sockaddr_in? {
         var addr = sockaddr_in()

@@ -53,7 +53,8 @@ public enum ZMQSocketType: Sendable {
 }
 
 /// A ZeroMQ socket. Not thread-safe (libzmq sockets are not): exactly one thread owns it.
-/// Closed on deinit with the linger set by `setLinger`.
+/// Closed on deinit with linger 0: unsent messages are dropped, since every frame that
+/// matters is in the shim's spool and is resent.
 public final class ZMQSocket {
     let context: ZMQContext
     let handle: UnsafeMutableRawPointer
@@ -87,12 +88,9 @@ public final class ZMQSocket {
         }
     }
 
-    /// How long unsent messages are kept after close, in ms (-1 forever).
-    public func setLinger(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_LINGER, milliseconds) }
     public func setSendHighWaterMark(_ n: Int32) throws(ZMQError) { try setOption(ZMQ_SNDHWM, n) }
     public func setReceiveHighWaterMark(_ n: Int32) throws(ZMQError) { try setOption(ZMQ_RCVHWM, n) }
     public func setReceiveTimeout(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_RCVTIMEO, milliseconds) }
-    public func setSendTimeout(milliseconds: Int32) throws(ZMQError) { try setOption(ZMQ_SNDTIMEO, milliseconds) }
     /// Queue messages only to peers whose connection is complete, so a dead peer does not
     /// swallow frames into a queue that will never drain.
     public func setImmediate(_ on: Bool) throws(ZMQError) { try setOption(ZMQ_IMMEDIATE, on ? 1 : 0) }

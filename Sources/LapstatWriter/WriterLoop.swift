@@ -112,19 +112,18 @@ final class WriterLoop {
             return
         }
         let id = frame.id
-        if pendingAcks[id] != nil {
-            // A retry of a frame in the open block: answer both when the block is durable.
-            counters.duplicateFrames += 1
-            pendingAcks[id]!.append(reply)
-            return
-        }
         if stored.isStored(id) {
             counters.duplicateFrames += 1
             acknowledge(id, .duplicate, to: [reply])
             return
         }
-        builder.append(frame, nowMillis: Clock.monotonicMillis())
-        pendingAcks[id] = [reply]
+        // Every reply path waits for the open block, whichever copy of the frame it came with.
+        pendingAcks[id, default: []].append(reply)
+        guard builder.append(frame, nowMillis: Clock.monotonicMillis()) else {
+            // A retry of a frame already in the open block: answered when the block is durable.
+            counters.duplicateFrames += 1
+            return
+        }
         live?.publish(frame)
         counters.receivedSamples += UInt64(frame.sampleCount)
     }
