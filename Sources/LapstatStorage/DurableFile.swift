@@ -67,25 +67,8 @@ public enum DurableFile {
     }
 
     public static func readAll(_ path: String) throws(FileError) -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw FileError(operation: "open", path: path, errno: errno) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw FileError(operation: "stat", path: path, errno: errno) }
-        var out = [UInt8](repeating: 0, count: Int(st.st_size))
-        var done = 0
-        var failure: Int32 = 0
-        out.withUnsafeMutableBytes { raw in
-            while done < raw.count {
-                let n = read(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 { if errno == EINTR { continue }; failure = errno; return }
-                if n == 0 { break }
-                done += n
-            }
-        }
-        guard failure == 0 else { throw FileError(operation: "read", path: path, errno: failure) }
-        if done < out.count { out.removeSubrange(done...) }
-        return out
+        let reader = try Reader(path: path)
+        return try reader.read(offset: 0, length: reader.size)
     }
 
     /// Removes a file, ignoring one that is already gone.

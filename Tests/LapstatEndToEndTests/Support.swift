@@ -263,15 +263,7 @@ final class RoleProcess {
         self.name = name
         self.arguments = arguments
         self.logPath = logPath
-        guard FileManager.default.createFile(atPath: logPath, contents: nil) else { throw E2EError("cannot create \(logPath)") }
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
-        try? log.close()
+        try launch(process, binary, arguments, logPath: logPath)
     }
 
     var pid: Int32 { process.processIdentifier }
@@ -527,16 +519,8 @@ struct ScriptRun {
 /// Runs `arguments` through /usr/bin/env with output to `logPath`, for at most `timeout` s
 /// (SIGTERM, then SIGKILL after 2 s). The script bounds its own waits; this bounds the run.
 func runBounded(_ arguments: [String], logPath: String, timeout: Double) throws -> ScriptRun {
-    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = arguments
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = log
-    process.standardError = log
-    try process.run()
-    try? log.close()
+    try launch(process, "/usr/bin/env", arguments, logPath: logPath)
     let deadline = Date().addingTimeInterval(timeout)
     for _ in 0..<Int(timeout * 10 + 1) {
         if !process.isRunning || Date() >= deadline { break }
@@ -555,3 +539,16 @@ func runBounded(_ arguments: [String], logPath: String, timeout: Double) throws 
                      ending: "\(exited ? "exit" : "signal") \(process.terminationStatus)", log: text)
 }
 
+/// Starts `process` running `executable` with its output (stdout and stderr) in a new file at
+/// `logPath` and no input.
+func launch(_ process: Process, _ executable: String, _ arguments: [String], logPath: String) throws {
+    guard FileManager.default.createFile(atPath: logPath, contents: nil) else { throw E2EError("cannot create \(logPath)") }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    process.standardInput = FileHandle.nullDevice
+    process.standardOutput = log
+    process.standardError = log
+    try process.run()
+    try? log.close()
+}
