@@ -2,7 +2,7 @@
 //
 // The targets are layered like the system they build (see docs/architecture.md):
 //
-//   C libraries      CZMQ, CLZ4, CMicroHTTPD (Debian packages) + CLapstatShims (what Swift cannot call directly)
+//   C libraries      CZMQ, CLZ4, CMicroHTTPD (Debian packages) + CLapstatShims, CLapstatChecksum (what Swift cannot call directly)
 //   pure core        LapstatCore     samples, line parser, histogram, batch frame; no sockets, no files
 //   storage          LapstatStorage  LZ4 columnar block files: builder, writer, reader, data-dir names
 //   I/O wrappers     LapstatIO       ZeroMQ sockets, UDP, HTTP server, signals, logging
@@ -23,8 +23,9 @@ let package = Package(
         .systemLibrary(name: "CLZ4", pkgConfig: "liblz4", providers: [.apt(["liblz4-dev"])]),
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "CLapstatShims", dependencies: ["CMicroHTTPD"]),
+        .target(name: "CLapstatChecksum"),
 
-        .target(name: "LapstatCore"),
+        .target(name: "LapstatCore", dependencies: ["CLapstatChecksum"]),
         .target(name: "LapstatStorage", dependencies: ["LapstatCore", "CLZ4"]),
         .target(name: "LapstatIO", dependencies: ["LapstatCore", "CZMQ", "CMicroHTTPD", "CLapstatShims"]),
 
@@ -42,7 +43,7 @@ let package = Package(
         ),
         .executableTarget(name: "LapstatBench", dependencies: ["LapstatCore", "LapstatStorage"]),
 
-        .testTarget(name: "LapstatCoreTests", dependencies: ["LapstatCore"]),
+        .testTarget(name: "LapstatCoreTests", dependencies: ["LapstatCore", "CLapstatChecksum"]),
         .testTarget(name: "LapstatIOTests", dependencies: ["LapstatIO"]),
         .testTarget(name: "LapstatStorageTests", dependencies: ["LapstatCore", "LapstatStorage", "LapstatQuery"]),
         .testTarget(name: "LapstatEndToEndTests", dependencies: ["lapstat", "LapstatCore", "LapstatUp"]),

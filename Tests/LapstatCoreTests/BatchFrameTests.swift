@@ -1,4 +1,5 @@
 import Testing
+import CLapstatChecksum
 @testable import LapstatCore
 
 @Suite struct BatchFrameTests {
@@ -63,6 +64,35 @@ import Testing
     @Test func crc32cMatchesTheKnownCheckValue() {
         // The standard check value of CRC-32C over "123456789".
         #expect(CRC32C.checksum(Array("123456789".utf8)) == 0xE306_9283)
+    }
+
+    /// Both C paths (crc32 instruction, slicing-by-8 table) against the bitwise definition,
+    /// over every length up to 70 (the 8-byte loop and its tail), odd start offsets, and
+    /// checksums continued across a split.
+    @Test func crc32cPathsAgreeWithTheBitwiseDefinition() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for b in bytes {
+                crc ^= UInt32(b)
+                for _ in 0..<8 { crc = crc & 1 != 0 ? (crc >> 1) ^ 0x82F6_3B78 : crc >> 1 }
+            }
+            return ~crc
+        }
+        var rng = SplitMix64(seed: 32)
+        let data = (0..<80).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        for start in 0..<3 {
+            for length in 0...(data.count - start - 3) {
+                let slice = data[start..<(start + length)]
+                let expected = bitwise(slice)
+                let viaSwift = CRC32C.checksum(slice)
+                let portable = slice.withUnsafeBytes { lapstat_crc32c_portable(0, $0.baseAddress, $0.count) }
+                let split = length / 3
+                let continued = CRC32C.checksum(slice.dropFirst(split), seed: CRC32C.checksum(slice.prefix(split)))
+                #expect(viaSwift == expected, "length \(length) at \(start)")
+                #expect(portable == expected, "length \(length) at \(start)")
+                #expect(continued == expected, "length \(length) at \(start)")
+            }
+        }
     }
 
     @Test func varintsRoundTripAtTheEdges() throws {
