@@ -79,6 +79,15 @@ public struct BatchFrame: Sendable, Equatable {
         }
     }
 
+    /// How many rows each app has in this frame (for the shim's delivered/dropped counts).
+    public var samplesPerApp: [String: UInt64] {
+        var perSeries = [UInt64](repeating: 0, count: series.count)
+        for i in seriesIndex { perSeries[Int(i)] += 1 }
+        var out: [String: UInt64] = [:]
+        for (key, n) in zip(series, perSeries) where n > 0 { out[key.app, default: 0] += n }
+        return out
+    }
+
     /// The rows back as samples (tests and the live paths that want whole samples).
     public var samples: [Sample] {
         (0..<sampleCount).map { i in

@@ -88,10 +88,14 @@ public struct LineParser: Sendable {
     public static let maxWeight: UInt32 = 1_000_000
 
     /// App used when a line carries no `app:` tag (the shim's `--app`).
-    public var defaultApp: String
+    public var defaultApp: String {
+        didSet { defaultAppBytes = Array(defaultApp.utf8) }
+    }
+    private var defaultAppBytes: [UInt8]
 
     public init(defaultApp: String) {
         self.defaultApp = defaultApp
+        defaultAppBytes = Array(defaultApp.utf8)
     }
 
     /// Strings the parser made recently, reused when the same bytes come again.
@@ -214,6 +218,43 @@ public struct LineParser: Sendable {
         }
     }
 
+    /// As above, into columns: each accepted line becomes a row whose series is numbered by
+    /// `interner`, so no String is built for a series seen before. The inputs' hot path.
+    public func parseLines(
+        _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
+        into rows: inout SampleColumns, interner: inout SeriesInterner, errors: inout LineErrorCounts
+    ) {
+        var start = 0
+        let n = bytes.count
+        while start < n {
+            let end = Self.find(UInt8(ascii: "\n"), in: bytes, from: start, to: n)
+            defer { start = end + 1 }
+            guard let line = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) else { continue }
+            switch fields(ofTrimmed: line, receivedAtMillis: now) {
+            case .failure(let e): errors.add(e)
+            case .success(let f):
+                let id: UInt32
+                if f.appString == nil, let tags = f.otherTags.run ?? (f.otherTags.joined.isEmpty ? 0..<0 : nil) {
+                    // Everything is in the line's bytes: no String unless the series is new.
+                    let request = UnsafeRawBufferPointer(rebasing: line[f.request])
+                    let tagBytes = UnsafeRawBufferPointer(rebasing: line[tags])
+                    if let app = f.app, !app.isEmpty {
+                        id = interner.id(app: UnsafeRawBufferPointer(rebasing: line[app]), request: request, tags: tagBytes)
+                    } else {
+                        id = defaultAppBytes.withUnsafeBytes { interner.id(app: $0, request: request, tags: tagBytes) }
+                    }
+                } else {
+                    var cache = StringCache(slots: 0)
+                    let app = f.appString ?? f.app.map { cache.string(UnsafeRawBufferPointer(rebasing: line[$0])) } ?? ""
+                    id = interner.id(SeriesName(app: app.isEmpty ? defaultApp : app,
+                                                request: cache.string(UnsafeRawBufferPointer(rebasing: line[f.request])),
+                                                tags: f.otherTags.string(line, &cache)))
+                }
+                rows.append(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight)
+            }
+        }
+    }
+
     public func parse(_ line: String, receivedAtMillis now: Int64) -> Result<Sample, LineError> {
         var line = line
         var cache = StringCache(slots: 0)
@@ -231,7 +272,7 @@ public struct LineParser: Sendable {
     /// no String is built until the end, and then through the cache. Only when they are
     /// not (an `app:` tag or an empty tag between them, several `#` sections, non-ASCII
     /// tags) are they joined into a String as they come.
-    private struct OtherTags {
+    struct OtherTags {
         /// The tags so far are exactly `line[run]`; nil when none, or when `joined` holds them.
         var run: Range<Int>? = nil
         var joined = ""
@@ -269,13 +310,50 @@ public struct LineParser: Sendable {
 
     func parse(line raw: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
                cache: inout StringCache) -> Result<Sample, LineError> {
+        guard let line = Self.trimmed(raw) else { return .failure(.empty) }
+        switch fields(ofTrimmed: line, receivedAtMillis: now) {
+        case .failure(let e): return .failure(e)
+        case .success(let f):
+            let request = cache.string(UnsafeRawBufferPointer(rebasing: line[f.request]))
+            let tags = f.otherTags.string(line, &cache)
+            var appName = defaultApp
+            if let appString = f.appString {
+                appName = appString
+            } else if let appRange = f.app {
+                appName = cache.string(UnsafeRawBufferPointer(rebasing: line[appRange]))
+            }
+            return .success(Sample(app: appName.isEmpty ? defaultApp : appName, request: request, tags: tags,
+                                   timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
+        }
+    }
+
+    /// A parsed line before any String is built: where its request, app and other tags are
+    /// in the line's bytes (or, from the non-ASCII path, as Strings), and its numbers.
+    /// Both outputs, `Sample` and a row of `SampleColumns`, finish from this one parse.
+    struct LineFields {
+        var request: Range<Int>
+        var app: Range<Int>?
+        var appString: String?
+        var otherTags: OtherTags
+        var timestampMillis: Int64
+        var valueMicros: UInt64
+        var weight: UInt32
+    }
+
+    /// Trims blanks and a trailing `\r`; nil for a blank line.
+    @inline(__always)
+    static func trimmed(_ raw: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         var lo = 0
         var hi = raw.count
         while lo < hi && Self.isSpace(raw[lo]) { lo += 1 }
         while hi > lo && (Self.isSpace(raw[hi - 1]) || raw[hi - 1] == UInt8(ascii: "\r")) { hi -= 1 }
-        guard lo < hi else { return .failure(.empty) }
-        let line = UnsafeRawBufferPointer(rebasing: raw[lo..<hi])
+        guard lo < hi else { return nil }
+        return UnsafeRawBufferPointer(rebasing: raw[lo..<hi])
+    }
 
+    /// Parses a line already trimmed (`trimmed`).
+    @inline(__always)
+    func fields(ofTrimmed line: UnsafeRawBufferPointer, receivedAtMillis now: Int64) -> Result<LineFields, LineError> {
         // The head is everything before the first '|'; the value follows its last ':'.
         let firstBar = Self.find(UInt8(ascii: "|"), in: line, from: 0, to: line.count)
         var colon = -1
@@ -369,16 +447,8 @@ public struct LineParser: Sendable {
             }
         }
 
-        let request = cache.string(UnsafeRawBufferPointer(rebasing: line[0..<reqEnd]))
-        let tags = otherTags.string(line, &cache)
-        var appName = defaultApp
-        if let appString {
-            appName = appString
-        } else if let appRange {
-            appName = cache.string(UnsafeRawBufferPointer(rebasing: line[appRange]))
-        }
-        return .success(Sample(app: appName.isEmpty ? defaultApp : appName, request: request, tags: tags,
-                               timestampMillis: timestamp, valueMicros: micros, weight: weight))
+        return .success(LineFields(request: 0..<reqEnd, app: appRange, appString: appString, otherTags: otherTags,
+                                   timestampMillis: timestamp, valueMicros: micros, weight: weight))
     }
 
     private static func isResponseTimeType(_ s: UnsafeRawBufferPointer) -> Bool {

@@ -71,6 +71,11 @@ final class FileTailer: @unchecked Sendable {
     /// Inside a line longer than `maxLineBytes`: its bytes are skipped up to its newline.
     private var skippingLongLine = false
     private var buffer = [UInt8](repeating: 0, count: FileTailer.readChunkBytes)
+    /// `partial` joined with the next read's complete lines (kept to reuse its capacity).
+    private var joined: [UInt8] = []
+    /// Numbers the file's series; kept for the tailer's life (see `SeriesInterner`).
+    private var interner = SeriesInterner()
+    private var rows = SampleColumns()
     private var lastWarning: [String: Int64] = [:]
     /// Lines dropped for exceeding `maxLineBytes` (LineError has no reason for them).
     private(set) var droppedLongLines = 0
@@ -325,21 +330,27 @@ final class FileTailer: @unchecked Sendable {
             lineStart = end - Int64(rest.count)
         }
         if let lastNewline = rest.lastIndex(of: newline) {
-            var complete = partial
-            complete.append(contentsOf: rest[...lastNewline])
-            partial = Array(rest[(lastNewline + 1)...])
-            pushLines(complete, of: f)
+            if partial.isEmpty {
+                rest[...lastNewline].withUnsafeBytes { pushLines($0, of: f) }
+            } else {
+                joined.removeAll(keepingCapacity: true)
+                joined.append(contentsOf: partial)
+                joined.append(contentsOf: rest[...lastNewline])
+                joined.withUnsafeBytes { pushLines($0, of: f) }
+            }
+            partial.removeAll(keepingCapacity: partial.count <= 4096)
+            partial.append(contentsOf: rest[(lastNewline + 1)...])
         } else {
             partial.append(contentsOf: rest)
             // The position moves past the dropped line even when no other line completes.
-            if endedLongLine { queue.push([], errors: LineErrorCounts(), position: position(of: f)) }
+            if endedLongLine { queue.push(SampleColumns(), names: nil, errors: LineErrorCounts(), position: position(of: f)) }
         }
         if partial.count > Self.maxLineBytes {
             // The position stays at the line's start: after a restart it is skipped again.
             droppedLongLines += 1
             var errors = LineErrorCounts()
             errors.add(.lineTooLong)
-            queue.push([], errors: errors)
+            queue.push(SampleColumns(), names: nil, errors: errors)
             Log.warn("dropping a line longer than \(Self.maxLineBytes) bytes without a newline in tailed file \(f.name) at offset \(lineStart)")
             partial.removeAll()
             skippingLongLine = true
@@ -349,25 +360,29 @@ final class FileTailer: @unchecked Sendable {
     /// Parses complete lines starting at `lineStart` and pushes them in chunks of at most
     /// `maxLinesPerChunk`, each with the position after its last line. A chunk of rejected
     /// lines alone is pushed too, so the checkpoint moves past them.
-    private func pushLines(_ lines: [UInt8], of f: TailedFile) {
+    private func pushLines(_ lines: UnsafeRawBufferPointer, of f: TailedFile) {
         let base = lineStart
-        var samples: [Sample] = []
         let now = Clock.nowMillis()
-        lines.withUnsafeBytes { raw in
-            var chunkStart = 0
-            var count = 0
-            for i in 0..<raw.count where raw[i] == UInt8(ascii: "\n") {
-                count += 1
-                guard count == Self.maxLinesPerChunk || i == raw.count - 1 else { continue }
-                var errors = LineErrorCounts()
-                parser.parseLines(UnsafeRawBufferPointer(rebasing: raw[chunkStart...i]), receivedAtMillis: now,
-                                  into: &samples, errors: &errors)
-                lineStart = base + Int64(i + 1)
-                queue.push(samples, errors: errors, position: position(of: f))
-                samples.removeAll(keepingCapacity: true)
-                chunkStart = i + 1
-                count = 0
+        var chunkStart = 0
+        while chunkStart < lines.count {
+            // The end of the chunk: after its `maxLinesPerChunk`-th newline, or of the lines.
+            var end = chunkStart
+            for _ in 0..<Self.maxLinesPerChunk {
+                guard let nl = memchr(lines.baseAddress! + end, Int32(UInt8(ascii: "\n")), lines.count - end) else {
+                    end = lines.count
+                    break
+                }
+                end = lines.baseAddress!.distance(to: UnsafeRawPointer(nl)) + 1
+                if end == lines.count { break }
             }
+            var errors = LineErrorCounts()
+            parser.parseLines(UnsafeRawBufferPointer(rebasing: lines[chunkStart..<end]), receivedAtMillis: now,
+                              into: &rows, interner: &interner, errors: &errors)
+            lineStart = base + Int64(end)
+            queue.push(rows, names: interner.names, errors: errors, position: position(of: f))
+            rows.removeAll(keepingCapacity: true)
+            interner.startOverIfFull()
+            chunkStart = end
         }
     }
 
@@ -375,13 +390,16 @@ final class FileTailer: @unchecked Sendable {
     /// there) and moves the position to that file's end.
     private func flushPartial() {
         guard let f = file, !partial.isEmpty || skippingLongLine else { return }
-        var samples: [Sample] = []
         var errors = LineErrorCounts()
-        partial.withUnsafeBytes { parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &samples, errors: &errors) }
+        partial.withUnsafeBytes {
+            parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &rows, interner: &interner, errors: &errors)
+        }
         partial.removeAll()
         skippingLongLine = false
         lineStart = f.readOffset
-        queue.push(samples, errors: errors, position: position(of: f))
+        queue.push(rows, names: interner.names, errors: errors, position: position(of: f))
+        rows.removeAll(keepingCapacity: true)
+        interner.startOverIfFull()
     }
 
     private func position(of f: TailedFile) -> TailPosition {

@@ -48,6 +48,7 @@ final class FrameSender: @unchecked Sendable {
     private let spool: Spool
     private let socket: ZMQSocket
     private var window: DeliveryWindow
+    private var assembler = FrameAssembler()
     /// Samples per app in every frame still pending, for delivered/dropped counters.
     private var appCounts: [UInt64: [String: UInt64]] = [:]
     private var cache: [UInt64: [UInt8]] = [:]
@@ -122,30 +123,32 @@ final class FrameSender: @unchecked Sendable {
 
     private func buildFrames() {
         while true {
-            let (samples, positions) = queue.take(max: settings.batchSize)
-            guard !samples.isEmpty || !positions.isEmpty else { return }
+            let taken = queue.take(max: settings.batchSize)
+            guard !taken.isEmpty else { return }
+            var frame = assembler.frame(shimID: spool.shimID, sequence: 0, createdMillis: Clock.nowMillis(),
+                                        host: settings.host, taken: taken)
+            let perApp = frame.samplesPerApp
             do {
                 let sequence = try spool.takeSequence()
-                let frame = BatchFrame(shimID: spool.shimID, sequence: sequence, createdMillis: Clock.nowMillis(),
-                                       host: settings.host, samples: samples).encoded()
-                let perApp = Self.perApp(samples)
+                frame.sequence = sequence
+                let bytes = frame.encoded()
                 if spool.isFull && spool.policy == .dropOldest { dropOldest() }
-                guard try spool.append(sequence: sequence, frame: frame, positions: positions) else {
+                guard try spool.append(sequence: sequence, frame: bytes, positions: taken.positions) else {
                     queue.markDropped(perApp)
                     continue
                 }
                 counters.frames += 1
                 appCounts[sequence] = perApp
-                remember(sequence, frame)
+                remember(sequence, bytes)
                 uncommitted.append(sequence)
             } catch {
                 // Without a spool there is no safe way to send: these samples are lost.
                 counters.spoolErrors += 1
-                queue.markDropped(Self.perApp(samples))
-                Log.error("\(error); dropping \(samples.count) samples")
+                queue.markDropped(perApp)
+                Log.error("\(error); dropping \(taken.rows.count) samples")
                 Clock.sleep(milliseconds: 100)
             }
-            if samples.count < settings.batchSize { return }
+            if taken.rows.count < settings.batchSize { return }
         }
     }
 
@@ -236,16 +239,7 @@ final class FrameSender: @unchecked Sendable {
         return out
     }
 
-    static func perApp(_ samples: [Sample]) -> [String: UInt64] {
-        var out: [String: UInt64] = [:]
-        for s in samples { out[s.app, default: 0] += 1 }
-        return out
-    }
-
     static func perApp(_ frame: [UInt8]) -> [String: UInt64] {
-        guard let decoded = try? BatchFrame(decoding: frame) else { return [:] }
-        var out: [String: UInt64] = [:]
-        for i in decoded.seriesIndex { out[decoded.series[Int(i)].app, default: 0] += 1 }
-        return out
+        (try? BatchFrame(decoding: frame))?.samplesPerApp ?? [:]
     }
 }

@@ -22,20 +22,52 @@ public final class SampleQueue: Sendable {
         public var dropped: UInt64 = 0
     }
 
+    /// One push: its rows end at `end` (an index into `State.rows`).
     struct Chunk {
-        var samples: [Sample]
+        var end: Int
+        var names: SeriesNames?
         var position: TailPosition?
     }
 
     struct State {
+        /// Every row pushed and not yet dropped from the front; rows before `headRow` are taken.
+        var rows = SampleColumns()
+        var headRow = 0
         var chunks: [Chunk] = []
-        /// Index of the first chunk not yet taken, and how many of its samples were taken.
+        /// Index of the first chunk not yet wholly taken.
         var head = 0
-        var headOffset = 0
         var pending = 0
         var apps: [String: AppCounters] = [:]
         var lineErrors = LineErrorCounts()
         var udpKernelDrops: UInt64 = 0
+    }
+
+    /// What `take` hands the sender: rows, the `SeriesNames` each run of them was numbered
+    /// in, and the tail positions they complete.
+    public struct Taken: Sendable {
+        public var rows = SampleColumns()
+        /// Rows `previous end..<end` were numbered in `names`.
+        public var runs: [(end: Int, names: SeriesNames)] = []
+        public var positions: [TailPosition] = []
+
+        public var isEmpty: Bool { rows.isEmpty && positions.isEmpty }
+
+        /// The rows as samples (tests, and anything that wants whole samples).
+        public var samples: [Sample] {
+            var out: [Sample] = []
+            out.reserveCapacity(rows.count)
+            var start = 0
+            for run in runs {
+                let names = run.names.snapshot.series
+                for r in start..<run.end {
+                    let n = names[Int(rows.series[r])]
+                    out.append(Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: rows.timestamps[r],
+                                      valueMicros: rows.values[r], weight: rows.weights[r]))
+                }
+                start = run.end
+            }
+            return out
+        }
     }
 
     public let capacity: Int
@@ -47,74 +79,76 @@ public final class SampleQueue: Sendable {
         self.capacity = capacity
     }
 
-    /// Adds parsed samples, the input's rejected-line counts and, for a tailed file, the
-    /// position after this chunk.
-    public func push(_ samples: [Sample], errors: LineErrorCounts, position: TailPosition? = nil) {
+    /// Adds parsed rows (their series numbered in `names`), the input's rejected-line counts
+    /// and, for a tailed file, the position after this chunk. Rows beyond the capacity are
+    /// dropped and counted.
+    public func push(_ rows: SampleColumns, names: SeriesNames?, errors: LineErrorCounts, position: TailPosition? = nil) {
+        precondition(rows.isEmpty || names != nil, "rows need the SeriesNames that numbered them")
+        // Rows per app, counted before taking the lock: an array increment per row.
+        let apps = names?.snapshot
+        var perApp = [UInt64](repeating: 0, count: apps?.apps.count ?? 0)
+        if let apps { for id in rows.series { perApp[Int(apps.appIndex[Int(id)])] += 1 } }
         state.withLock { s in
             if errors.total > 0 { s.lineErrors.merge(errors) }
             let room = max(0, capacity - s.pending)
-            Self.countPerApp(samples[...], into: &s.apps, \.received)
-            if samples.count > room { Self.countPerApp(samples[room...], into: &s.apps, \.dropped) }
-            let kept = samples.count <= room ? samples : Array(samples.prefix(room))
+            let kept = min(rows.count, room)
+            if let apps {
+                for (app, n) in zip(apps.apps, perApp) where n > 0 { s.apps[app, default: AppCounters()].received += n }
+                if kept < rows.count {
+                    for id in rows.series[kept...] { s.apps[apps.series[Int(id)].app, default: AppCounters()].dropped += 1 }
+                }
+            }
             // An empty chunk still moves a position forward (a run of rejected lines).
-            guard !kept.isEmpty || position != nil else { return }
-            s.chunks.append(Chunk(samples: kept, position: position))
-            s.pending += kept.count
+            guard kept > 0 || position != nil else { return }
+            s.rows.append(contentsOf: rows, rows: 0..<kept)
+            s.chunks.append(Chunk(end: s.rows.count, names: names, position: position))
+            s.pending += kept
         }
     }
 
-    /// Adds one to `field` of each sample's app. A chunk's samples nearly always come from
-    /// one app (a client's datagram, a tailed file), so this counts runs of equal apps and
-    /// updates the dictionary once per run rather than hashing the app name per sample
-    /// under the lock. Equal apps from the parser's string cache share storage, so the
-    /// comparison is usually a pointer compare.
-    private static func countPerApp(_ samples: ArraySlice<Sample>, into apps: inout [String: AppCounters],
-                                    _ field: WritableKeyPath<AppCounters, UInt64>) {
-        var i = samples.startIndex
-        while i < samples.endIndex {
-            let app = samples[i].app
-            var j = i + 1
-            while j < samples.endIndex && samples[j].app == app { j += 1 }
-            apps[app, default: AppCounters()][keyPath: field] += UInt64(j - i)
-            i = j
-        }
-    }
-
-    /// Takes up to `max` pending samples, oldest first, with the tail positions they complete.
-    public func take(max: Int) -> (samples: [Sample], positions: [TailPosition]) {
+    /// Takes up to `max` pending rows, oldest first, with the tail positions they complete.
+    public func take(max: Int) -> Taken {
         state.withLock { s in
-            var out: [Sample] = []
-            out.reserveCapacity(Swift.min(max, s.pending))
+            var out = Taken()
+            out.rows.reserveCapacity(Swift.min(max, s.pending))
             var positions: [String: TailPosition] = [:]
             while s.head < s.chunks.count {
                 let chunk = s.chunks[s.head]
-                let available = chunk.samples.count - s.headOffset
-                var n = Swift.min(available, max - out.count)
+                let available = chunk.end - s.headRow
+                var n = Swift.min(available, max - out.rows.count)
                 if n < available && chunk.position != nil {
                     // A tailed chunk goes whole, so the frame's checkpoint covers every line
                     // in it: split, a crash would re-read the chunk into new batches and
                     // store its first part twice. Tailers cap chunks, so a frame exceeds
                     // `max` by at most one chunk.
-                    if !out.isEmpty { break }
+                    if !out.rows.isEmpty { break }
                     n = available
                 }
-                out.append(contentsOf: chunk.samples[s.headOffset..<(s.headOffset + n)])
-                if n < available {
-                    s.headOffset += n
-                    break
+                if n > 0, let names = chunk.names {
+                    out.rows.append(contentsOf: s.rows, rows: s.headRow..<(s.headRow + n))
+                    if let last = out.runs.last, last.names === names {
+                        out.runs[out.runs.count - 1].end = out.rows.count
+                    } else {
+                        out.runs.append((out.rows.count, names))
+                    }
                 }
+                s.headRow += n
+                if n < available { break }
                 if let p = chunk.position { positions[p.path] = p }
                 s.head += 1
-                s.headOffset = 0
-                if out.count == max { break }
+                if out.rows.count == max { break }
             }
-            s.pending -= out.count
-            // Drop consumed chunks once they are the larger part of the array.
-            if s.head > 64 && s.head * 2 > s.chunks.count {
+            s.pending -= out.rows.count
+            // Drop what was taken once it is the larger part of the arrays.
+            if (s.head > 64 && s.head * 2 > s.chunks.count) || (s.headRow > 65_536 && s.headRow * 2 > s.rows.count) {
                 s.chunks.removeFirst(s.head)
                 s.head = 0
+                s.rows.removeFirst(s.headRow)
+                for i in s.chunks.indices { s.chunks[i].end -= s.headRow }
+                s.headRow = 0
             }
-            return (out, positions.values.sorted { $0.path < $1.path })
+            out.positions = positions.values.sorted { $0.path < $1.path }
+            return out
         }
     }
 

@@ -22,12 +22,12 @@ final class StatsDInput: @unchecked Sendable {
         // 64 KiB holds the largest UDP payload; StatsD clients stay under the MTU anyway.
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 16)
         defer { buffer.deallocate() }
-        var samples: [Sample] = []
-        samples.reserveCapacity(256)
+        var rows = SampleColumns()
+        rows.reserveCapacity(256)
         var reportedDrops: UInt64 = 0
-        // Kept across datagrams: clients repeat the same request, app and tag strings, and
-        // reusing them spares the parser a String allocation per line.
-        var strings = LineParser.StringCache()
+        // Kept across datagrams: clients repeat the same series, and a known one costs a
+        // hash and a compare of its bytes instead of three Strings.
+        var interner = SeriesInterner()
         while !shutdown.isRequested {
             let n: Int?
             do {
@@ -44,9 +44,10 @@ final class StatsDInput: @unchecked Sendable {
             }
             var errors = LineErrorCounts()
             parser.parseLines(UnsafeRawBufferPointer(rebasing: buffer[0..<n]), receivedAtMillis: Clock.nowMillis(),
-                              into: &samples, errors: &errors, cache: &strings)
-            queue.push(samples, errors: errors)
-            samples.removeAll(keepingCapacity: true)
+                              into: &rows, interner: &interner, errors: &errors)
+            queue.push(rows, names: interner.names, errors: errors)
+            rows.removeAll(keepingCapacity: true)
+            interner.startOverIfFull()
         }
     }
 }

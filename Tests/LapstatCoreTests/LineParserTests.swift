@@ -135,6 +135,7 @@ import Testing
         sections.append(Array("#app:x,".utf8) + [0xE2, 0x82])
         let reference = ReferenceLineParser(defaultApp: "fallback")
         var cache = LineParser.StringCache(slots: 2)
+        var interner = SeriesInterner()
         for round in 0..<4_000 {
             var datagram: [UInt8] = []
             for l in 0..<(1 + Int(rng.next() % 8)) {
@@ -163,6 +164,20 @@ import Testing
             var freshErrors = LineErrorCounts()
             datagram.withUnsafeBytes { parser.parseLines($0, receivedAtMillis: now, into: &fresh, errors: &freshErrors) }
             #expect(fresh == samples && freshErrors == errors)
+            // Into columns, with series numbered by an interner kept across datagrams (the
+            // inputs' path), the rows name the very same samples.
+            var rows = SampleColumns()
+            var columnErrors = LineErrorCounts()
+            datagram.withUnsafeBytes {
+                parser.parseLines($0, receivedAtMillis: now, into: &rows, interner: &interner, errors: &columnErrors)
+            }
+            let names = interner.names.snapshot.series
+            let fromRows = (0..<rows.count).map { r in
+                let n = names[Int(rows.series[r])]
+                return Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: rows.timestamps[r],
+                              valueMicros: rows.values[r], weight: rows.weights[r])
+            }
+            #expect(fromRows == samples && columnErrors == errors, "\(datagram)")
         }
     }
 

@@ -379,7 +379,8 @@ import Glibc
         tailer.poll()
         var offset: Int64 = 0
         for range in [0..<n, n..<(2 * n), (2 * n)..<(2 * n + 10)] {
-            let (samples, positions) = sender.queue.take(max: n)
+            let taken = sender.queue.take(max: n)
+            let (samples, positions) = (taken.samples, taken.positions)
             #expect(samples.map(\.request) == ids(range))
             offset += Int64(range.map { AppLog.line($0).utf8.count }.reduce(0, +))
             #expect(positions.map(\.offset) == [offset])

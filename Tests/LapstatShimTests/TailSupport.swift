@@ -82,7 +82,8 @@ final class Sender {
 
     @discardableResult
     func take() -> [Sample] {
-        let (samples, positions) = queue.take(max: Int.max)
+        let taken = queue.take(max: Int.max)
+        let (samples, positions) = (taken.samples, taken.positions)
         delivered += samples
         if let p = positions.last(where: { $0.path == path }) { checkpoint = p }
         return samples
