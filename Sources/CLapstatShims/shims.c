@@ -47,26 +47,36 @@ int lapstat_die_with_parent(void) {
     return prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
-long lapstat_recv_counting_drops(int fd, void *buffer, unsigned long length, uint32_t *dropped) {
-    struct iovec iov = { .iov_base = buffer, .iov_len = length };
+long lapstat_recv_batch_counting_drops(int fd, void *buffer, unsigned long slot_size, unsigned int slots,
+                                       unsigned long *lengths, int wait, uint32_t *dropped) {
+    enum { max_slots = 64 };
+    if (slots > max_slots) slots = max_slots;
+    struct iovec iov[max_slots];
+    struct mmsghdr msgs[max_slots];
     union {
         char bytes[CMSG_SPACE(sizeof(uint32_t))];
         struct cmsghdr align;
-    } control;
-    struct msghdr msg;
-    memset(&msg, 0, sizeof msg);
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.bytes;
-    msg.msg_controllen = sizeof control.bytes;
-    ssize_t n = recvmsg(fd, &msg, 0);
-    if (n < 0) {
-        return -1;
+    } control[max_slots];
+    memset(msgs, 0, sizeof(struct mmsghdr) * slots);
+    for (unsigned int i = 0; i < slots; i++) {
+        iov[i].iov_base = (char *)buffer + (size_t)i * slot_size;
+        iov[i].iov_len = slot_size;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = control[i].bytes;
+        msgs[i].msg_hdr.msg_controllen = sizeof control[i].bytes;
     }
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c != NULL; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-            memcpy(dropped, CMSG_DATA(c), sizeof(uint32_t));
+    int n = recvmmsg(fd, msgs, slots, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
+    if (n < 0) return -1;
+    for (int i = 0; i < n; i++) {
+        // A datagram longer than its slot was cut: reported as a length past the slot, so
+        // the caller can count it as rejected instead of parsing half of it.
+        lengths[i] = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? slot_size + 1 : msgs[i].msg_len;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msgs[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&msgs[i].msg_hdr, c)) {
+            if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
+                memcpy(dropped, CMSG_DATA(c), sizeof(uint32_t));
+            }
         }
     }
-    return (long)n;
+    return n;
 }

@@ -74,9 +74,17 @@ public final class UDPReceiver {
         }
         self.fd = fd
         self.address = HostPort(host: address.host, port: UInt16(bigEndian: bound.sin_port))
+        var granted: Int32 = 0
+        var grantedLength = socklen_t(MemoryLayout<Int32>.size)
+        getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &grantedLength)
+        receiveBufferBytes = Int(granted)
     }
 
     deinit { close(fd) }
+
+    /// The receive buffer the kernel granted (it reports twice what was asked, its own
+    /// bookkeeping included; less when the process may not raise the system limit).
+    public let receiveBufferBytes: Int
 
     /// Datagrams the kernel dropped on this socket (receive buffer full) since it was bound,
     /// as of the last datagram received: the kernel reports drops with the next datagram it
@@ -84,11 +92,40 @@ public final class UDPReceiver {
     public private(set) var kernelDrops: UInt64 = 0
     private var lastDropCounter: UInt32 = 0
 
-    /// Receives one datagram into `buffer`; returns its length, or nil on timeout.
-    public func receive(into buffer: UnsafeMutableRawBufferPointer) throws(SocketError) -> Int? {
+    /// Where `receive` puts datagrams: `slots` slots of the largest UDP payload each.
+    public final class Batch {
+        public static let slotSize = 65_536
+        public let slots: Int
+        let buffer: UnsafeMutableRawBufferPointer
+        var lengths: [UInt]
+
+        public init(slots: Int = 16) {
+            self.slots = min(64, max(1, slots))
+            buffer = .allocate(byteCount: self.slots * Self.slotSize, alignment: 16)
+            lengths = Array(repeating: 0, count: self.slots)
+        }
+
+        deinit { buffer.deallocate() }
+
+        /// Datagram `i` of the last receive; nil when it was longer than a slot and cut.
+        public func datagram(_ i: Int) -> UnsafeRawBufferPointer? {
+            let n = Int(lengths[i])
+            guard n <= Self.slotSize else { return nil }
+            return UnsafeRawBufferPointer(rebasing: buffer[(i * Self.slotSize)..<(i * Self.slotSize + n)])
+        }
+    }
+
+    /// Receives up to `batch.slots` datagrams with one system call. With `wait`, blocks up
+    /// to the receive timeout for the first; either way returns what is there after it, and
+    /// the number received (0 on timeout or when none was waiting).
+    @discardableResult
+    public func receive(into batch: Batch, wait: Bool) throws(SocketError) -> Int {
         while true {
             var counter = lastDropCounter
-            let n = lapstat_recv_counting_drops(fd, buffer.baseAddress, UInt(buffer.count), &counter)
+            let n = batch.lengths.withUnsafeMutableBufferPointer {
+                lapstat_recv_batch_counting_drops(fd, batch.buffer.baseAddress, UInt(Batch.slotSize), UInt32(batch.slots),
+                                                  $0.baseAddress, wait ? 1 : 0, &counter)
+            }
             if n >= 0 {
                 // The kernel's counter is 32 bits and wraps; accumulate the differences.
                 kernelDrops &+= UInt64(counter &- lastDropCounter)
@@ -97,14 +134,13 @@ public final class UDPReceiver {
             }
             switch errno {
             case EINTR: continue
-            case EAGAIN, EWOULDBLOCK: return nil
+            case EAGAIN, EWOULDBLOCK: return 0
             default: throw SocketError(operation: "receive UDP on \(address)", errno: errno)
             }
         }
     }
 }
 
-/// A connected UDP socket for sending StatsD lines (the load generator, tests, benchmarks).
 public final class UDPSender {
     private let fd: Int32
 

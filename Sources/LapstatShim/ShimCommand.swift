@@ -22,7 +22,7 @@ public enum ShimCommand: RoleCommand {
                              for a tailed file its name up to the first dot)
       --host NAME            host name stamped on every batch (default: this machine's)
       --batch-size N         samples per frame at most (default 4096)
-      --batch-delay-ms N     longest a sample waits for its frame to fill (default 20)
+      --batch-delay-ms N     longest a sample waits for its frame to fill (default 50)
       --max-pending N        samples held in memory before they are spooled; beyond it the
                              newest UDP samples are dropped and counted (default 1000000)
       --spool-dir DIR        on-disk spool of frames awaiting acknowledgement, the shim's
@@ -89,7 +89,7 @@ public enum ShimCommand: RoleCommand {
             tails: tails, udpApp: udpApp,
             host: args.string("--host") ?? hostName(),
             batchSize: max(1, try args.int("--batch-size", default: 4096)),
-            batchDelay: max(1, try args.int("--batch-delay-ms", default: 20)),
+            batchDelay: max(1, try args.int("--batch-delay-ms", default: 50)),
             maxPending: max(1, try args.int("--max-pending", default: 1_000_000)),
             statsInterval: try args.int("--stats-interval-s", default: 10),
             udpBuffer: Int32(clamping: max(1024, try args.int("--udp-buffer-bytes", default: 8 << 20))),

@@ -23,7 +23,8 @@ public enum SpoolFullPolicy: String, Sendable {
 ///
 ///     identity                  "<shim id hex> <sequence reserved up to>\n", replaced atomically
 ///     checkpoint.json           tailed files' positions and the newest sequence they include,
-///                               replaced atomically after each commit
+///                               replaced atomically at most once a second after a commit,
+///                               and before deleting a segment that may hold newer ones
 ///     <first sequence>.seg      append-only segments of records, an eighth of the cap each
 ///
 /// A record is `length u32 | CRC-32C u32 | payload`, the CRC over the payload, which is one of
@@ -40,7 +41,11 @@ public enum SpoolFullPolicy: String, Sendable {
 ///   restarted shim never reuses a (shim id, sequence) that a writer may have stored.
 /// - A tail checkpoint is never ahead of the spool: positions are written to the spool in
 ///   the same record as the frame that holds those lines, and `checkpoint.json` only after
-///   that record is fsync'd. On open, the newest of the two wins.
+///   that record is fsync'd. On open, the newest of the two wins, so `checkpoint.json` may
+///   lag the spool as long as no segment with newer positions is deleted first. (Writing it
+///   at every commit cost four fsyncs a turn: at 10K samples/s most of the shim's CPU.)
+/// - The segment being written stays open when all its frames are acknowledged (its
+///   acknowledgement records say so); it goes once full and succeeded by the next.
 /// - A segment is deleted only when every frame in it is acknowledged or dropped.
 ///   Acknowledgements are appended to the current segment at each commit; ones lost in a
 ///   crash (or written in a segment deleted since) only cause resends, which writers answer
@@ -91,6 +96,9 @@ final class Spool {
     /// The newest sequence whose record carried a position (what checkpoint.json covers).
     private var positionsSequence: UInt64 = 0
     private var positionsChanged = false
+    /// Positions made durable by the last commit that `checkpoint.json` does not have yet.
+    private var unwrittenCheckpoint: Checkpoint?
+    private var lastCheckpointWrite: Int64 = 0
     /// Frames acknowledged since the last commit, to be written down then.
     private var acknowledgedSinceCommit: [UInt64] = []
 
@@ -204,10 +212,23 @@ final class Spool {
             dirty = false
         }
         if positionsChanged {
-            let checkpoint = Checkpoint(sequence: positionsSequence, positions: positions.values.sorted { $0.path < $1.path })
-            try replace("checkpoint.json", with: Array(try JSONEncoder().encode(checkpoint)))
+            unwrittenCheckpoint = Checkpoint(sequence: positionsSequence, positions: positions.values.sorted { $0.path < $1.path })
             positionsChanged = false
         }
+        if Clock.monotonicMillis() - lastCheckpointWrite >= 1000 { try writeCheckpoint() }
+    }
+
+    /// Commits, and writes `checkpoint.json` if it lags (at a clean stop).
+    func flush() throws {
+        try commit()
+        try writeCheckpoint()
+    }
+
+    private func writeCheckpoint() throws {
+        guard let checkpoint = unwrittenCheckpoint else { return }
+        try replace("checkpoint.json", with: Array(try JSONEncoder().encode(checkpoint)))
+        unwrittenCheckpoint = nil
+        lastCheckpointWrite = Clock.monotonicMillis()
     }
 
     // MARK: reading back and forgetting
@@ -228,14 +249,7 @@ final class Spool {
         guard let loc = locations.removeValue(forKey: sequence) else { return }
         acknowledgedSinceCommit.append(sequence)
         segments[loc.segment]?.pending.remove(sequence)
-        guard let seg = segments[loc.segment], seg.pending.isEmpty else { return }
-        if let c = current, c.first == loc.segment {
-            // Everything written so far is acknowledged: close the segment so it can go,
-            // and the next frame starts a new one. A restart then resends nothing.
-            if dirty { _ = fsync(c.fd); dirty = false }
-            close(c.fd)
-            current = nil
-        }
+        guard let seg = segments[loc.segment], seg.pending.isEmpty, current?.first != loc.segment else { return }
         removeSegment(loc.segment)
     }
 
@@ -284,6 +298,14 @@ final class Spool {
 
     private func removeSegment(_ first: UInt64) {
         if let s = segments.removeValue(forKey: first) { bytes -= s.bytes }
+        do {
+            // The segment may hold the newest durable positions: checkpoint.json first.
+            try writeCheckpoint()
+        } catch {
+            // Kept on disk, its records still name the positions at the next open.
+            Log.error("\(error); keeping spool segment \(segmentPath(first)) until the checkpoint can be written")
+            return
+        }
         unlink(segmentPath(first))
     }
 

@@ -24,10 +24,14 @@ void lapstat_set_thread_name(const char *name);
 /// children of `lapstat up` never outlive it (prctl is variadic). Returns 0 on success.
 int lapstat_die_with_parent(void);
 
-/// Receives one datagram with recvmsg and reads the SO_RXQ_OVFL control message: the
-/// number of datagrams the kernel dropped on this socket since the option was set (for
-/// want of buffer space). `*dropped` is left unchanged when no such message came.
-/// Returns recvmsg's result (-1 with errno on failure). CMSG_* are macros, hence C.
-long lapstat_recv_counting_drops(int fd, void *buffer, unsigned long length, uint32_t *dropped);
+/// Receives up to `slots` (at most 64) datagrams with one recvmmsg: datagram i goes to
+/// `buffer + i * slot_size` and its length to `lengths[i]` (slot_size + 1 when it was cut).
+/// `*dropped` gets the SO_RXQ_OVFL count (datagrams the kernel dropped on this socket for
+/// want of buffer space since the option was set) from the last datagram that carried it,
+/// and is left unchanged when none did. CMSG_* are macros, hence C. With `wait`, blocks
+/// (up to the socket's receive timeout) for the first datagram only; without, never blocks.
+/// Returns the number received, or -1 with errno (EAGAIN when there was none).
+long lapstat_recv_batch_counting_drops(int fd, void *buffer, unsigned long slot_size, unsigned int slots,
+                                       unsigned long *lengths, int wait, uint32_t *dropped);
 
 #endif
