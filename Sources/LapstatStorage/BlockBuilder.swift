@@ -15,7 +15,6 @@ public struct BlockBuilder {
         /// Arrival order: frames are appended whole and one at a time, so a series' rows come
         /// batch after batch and each batch forms one run.
         var runs: [BatchRun] = []
-        var summary = LatencySummary()
     }
 
     private var series: [SeriesKey: SeriesRows] = [:]
@@ -71,36 +70,39 @@ public struct BlockBuilder {
         rows.weights.reserveCapacity(rowCount)
         for key in series.keys.sorted() {
             let s = series[key]!
-            let minute = { (t: Int64) -> Int64 in
-                let q = t / Self.entrySpanMillis
-                return t < 0 && t % Self.entrySpanMillis != 0 ? q - 1 : q
+            // Each run's rows in time order (equal times keep arrival order), sorted once;
+            // minutes then come as consecutive stretches of each run.
+            var runStart = 0
+            let ordered = s.runs.map { run -> [Int] in
+                defer { runStart += run.rowCount }
+                return (runStart..<(runStart + run.rowCount)).sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
             }
-            let minutes = Set(s.timestamps.map(minute)).sorted()
-            for m in minutes {
+            var cursors = [Int](repeating: 0, count: s.runs.count)
+            while let m = zip(ordered, cursors).compactMap({ $1 < $0.count ? Self.minute(of: s.timestamps[$0[$1]]) : nil }).min() {
                 let first = rows.values.count
                 var lo = Int64.max, hi = Int64.min
                 var runs: [BatchRun] = []
                 var summary = LatencySummary()
-                var runStart = 0
-                for run in s.runs {
-                    // Stable order by timestamp within the run: equal times keep arrival order.
-                    let order = (runStart..<(runStart + run.rowCount))
-                        .filter { minutes.count == 1 || minute(s.timestamps[$0]) == m }
-                        .sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
-                    runStart += run.rowCount
-                    guard let firstRow = order.first, let lastRow = order.last else { continue }
-                    for i in order {
+                for (r, run) in s.runs.enumerated() {
+                    let order = ordered[r]
+                    let begin = cursors[r]
+                    var end = begin
+                    while end < order.count && Self.minute(of: s.timestamps[order[end]]) == m {
+                        let i = order[end]
                         rows.timestamps.append(s.timestamps[i])
                         rows.values.append(s.values[i])
                         rows.weights.append(s.weights[i])
-                        if minutes.count > 1 { summary.record(micros: s.values[i], weight: s.weights[i]) }
+                        summary.record(micros: s.values[i], weight: s.weights[i])
+                        end += 1
                     }
-                    lo = min(lo, s.timestamps[firstRow])
-                    hi = max(hi, s.timestamps[lastRow])
-                    runs.append(BatchRun(batch: run.batch, rowCount: order.count))
+                    cursors[r] = end
+                    guard end > begin else { continue }
+                    lo = min(lo, s.timestamps[order[begin]])
+                    hi = max(hi, s.timestamps[order[end - 1]])
+                    runs.append(BatchRun(batch: run.batch, rowCount: end - begin))
                 }
                 out.append(BlockSeries(key: key, firstRow: first, rowCount: rows.values.count - first, minTimestamp: lo,
-                                       maxTimestamp: hi, batchRuns: runs, summary: minutes.count == 1 ? s.summary : summary))
+                                       maxTimestamp: hi, batchRuns: runs, summary: summary))
             }
         }
         series.removeAll(keepingCapacity: true)
@@ -109,6 +111,13 @@ public struct BlockBuilder {
         rowCount = 0
         openedAtMillis = nil
         return (out, rows)
+    }
+
+    /// The index entry (minute of sample time) a timestamp falls in, rounding down.
+    @inline(__always)
+    static func minute(of t: Int64) -> Int64 {
+        let q = t / entrySpanMillis
+        return t < 0 && t % entrySpanMillis != 0 ? q - 1 : q
     }
 }
 
@@ -119,7 +128,6 @@ extension BlockBuilder.SeriesRows {
             timestamps.append(frame.timestamps[i])
             values.append(v)
             weights.append(w)
-            summary.record(micros: v, weight: w)
         }
         // A frame may name the same series twice (the decoder does not merge them): one run.
         if let last = runs.last, last.batch == batch {
