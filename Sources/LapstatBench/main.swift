@@ -140,6 +140,7 @@ for b in benchmarks where filter == nil || b.name.contains(filter!) {
     let best = times[0], median = times[rounds / 2]
     print("\(name)  \(String(format1(best)).leftPad(12))   \(String(format1(median)).leftPad(14))   \(String(Int(1e9 / best)).leftPad(14))")
 }
+if filter == nil || "app emit".contains(filter!) { runAppEmitBenchmarks() }
 let bytesPerSample = Double(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count) / Double(n)
 print("block file size: \(format1(bytesPerSample)) bytes/sample (\(n) log-normal samples, 50 series, 1 µs precision)")
 if sink == 42 { print("") }
