@@ -37,13 +37,14 @@ public final class ZMQContext: @unchecked Sendable {
 }
 
 public enum ZMQSocketType: Sendable {
-    case push, pull, pub, sub, pair, dealer, router
+    case push, pull, pub, xpub, sub, pair, dealer, router
 
     var raw: Int32 {
         switch self {
         case .push: return ZMQ_PUSH
         case .pull: return ZMQ_PULL
         case .pub: return ZMQ_PUB
+        case .xpub: return ZMQ_XPUB
         case .sub: return ZMQ_SUB
         case .pair: return ZMQ_PAIR
         case .dealer: return ZMQ_DEALER

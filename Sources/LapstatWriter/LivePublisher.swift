@@ -13,6 +13,14 @@ import LapstatIO
 /// those drops. Each message carries a per-publisher, per-topic sequence, so subscribers
 /// count what they missed from the gaps. Topic filtering happens at the publisher (libzmq
 /// sends a subscriber only the topics it subscribed to).
+///
+/// Nothing is encoded for nobody: the socket is an XPUB, which hands the publisher each
+/// subscription as it comes and goes, so samples of series no subscriber's prefix matches
+/// are skipped before they become messages, and per-second summaries are recorded only
+/// while someone subscribes to summaries. (Encoding every sample for a socket that then
+/// dropped it raised the pipeline's CPU by 15–40% in `scripts/bench-pipeline --publish`.)
+/// Summaries are recorded from the moment a summary subscription reaches the writer, so
+/// the first one a new subscriber gets may cover part of a second, as its samples do.
 final class LivePublisher {
     static let highWaterMark: Int32 = 10_000
 
@@ -23,17 +31,28 @@ final class LivePublisher {
     private var summaries: [LiveSummaryWindow.Key: LatencySummary] = [:]
     private var lastLog: Int64
     private(set) var counters = Counters()
+    /// The subscription prefixes held by at least one subscriber (XPUB reports each prefix
+    /// when its first subscriber takes it and when its last one leaves).
+    private var subscriptions: Set<[UInt8]> = []
+    /// Whether a sample topic (app, request) matches a subscription; cleared when they change.
+    private var sampleWanted: [LiveSummaryWindow.Key: Bool] = [:]
+    /// Whether some subscription takes summaries (record them only then).
+    private var summariesWanted = false
 
     struct Counters: CustomStringConvertible {
         var samples: UInt64 = 0
         var summaries: UInt64 = 0
         /// Sends libzmq refused (it does not for PUB, which drops per subscriber instead).
         var refused: UInt64 = 0
-        var description: String { "live_samples=\(samples) live_summaries=\(summaries) live_refused=\(refused)" }
+        /// Samples not encoded because no subscription matched them.
+        var unsubscribed: UInt64 = 0
+        var description: String {
+            "live_samples=\(samples) live_summaries=\(summaries) live_refused=\(refused) live_unsubscribed=\(unsubscribed)"
+        }
     }
 
     init(context: ZMQContext, endpoint: String) throws {
-        socket = try ZMQSocket(context, .pub)
+        socket = try ZMQSocket(context, .xpub)
         try socket.setSendHighWaterMark(Self.highWaterMark)
         try socket.bind(endpoint)
         second = Clock.nowMillis() / 1000 * 1000
@@ -44,11 +63,22 @@ final class LivePublisher {
     /// Publishes every sample of a frame the writer took into its open block.
     func publish(_ frame: BatchFrame) {
         tick()
+        let keys = frame.series.map { LiveSummaryWindow.Key(app: $0.app, request: $0.request) }
+        let wanted = keys.map(wantsSamples)
+        let recordSummaries = summariesWanted
+        guard recordSummaries || wanted.contains(true) else {
+            counters.unsubscribed += UInt64(frame.sampleCount)
+            return
+        }
         for i in 0..<frame.sampleCount {
-            let series = frame.series[Int(frame.seriesIndex[i])]
-            let key = LiveSummaryWindow.Key(app: series.app, request: series.request)
+            let local = Int(frame.seriesIndex[i])
+            let key = keys[local]
             let value = frame.values[i], weight = frame.weights[i]
-            summaries[key, default: LatencySummary()].record(micros: value, weight: weight)
+            if recordSummaries { summaries[key, default: LatencySummary()].record(micros: value, weight: weight) }
+            guard wanted[local] else {
+                counters.unsubscribed += 1
+                continue
+            }
             let seq = (sequences[key]?.samples ?? 0) + 1
             sequences[key, default: (0, 0)].samples = seq
             send(LiveMessage(app: key.app, request: key.request, publisher: publisher, sequence: seq,
@@ -57,9 +87,11 @@ final class LivePublisher {
         }
     }
 
-    /// Once the wall-clock second has changed, publishes the summary of each series that
-    /// received samples in the second that ended. Call it often (every loop turn).
+    /// Takes subscription changes; once the wall-clock second has changed, publishes the
+    /// summary of each series that received samples in the second that ended. Call it often
+    /// (every loop turn).
     func tick() {
+        takeSubscriptions()
         let now = Clock.nowMillis()
         if now - second >= 1000 {
             for (key, summary) in summaries {
@@ -76,6 +108,31 @@ final class LivePublisher {
             lastLog = Clock.monotonicMillis()
             Log.info("live: \(counters)")
         }
+    }
+
+    /// XPUB delivers `1 prefix` when a prefix gains its first subscriber, `0 prefix` when it
+    /// loses its last.
+    private func takeSubscriptions() {
+        var changed = false
+        while let message = try? socket.receive(dontWait: true), let flag = message.first {
+            let prefix = Array(message.dropFirst())
+            if flag == 1 { subscriptions.insert(prefix) } else if flag == 0 { subscriptions.remove(prefix) }
+            changed = true
+        }
+        guard changed else { return }
+        sampleWanted.removeAll()
+        summariesWanted = subscriptions.contains { $0.isEmpty || $0.first == LiveMessage.Kind.summary.rawValue }
+        if !summariesWanted { summaries.removeAll() }
+    }
+
+    private func wantsSamples(_ key: LiveSummaryWindow.Key) -> Bool {
+        if let known = sampleWanted[key] { return known }
+        let topic = LiveMessage.topic(.sample, app: key.app, request: key.request)
+        let wanted = subscriptions.contains { topic.starts(with: $0) }
+        // Bounded under series churn: it is only a cache of the answer above.
+        if sampleWanted.count >= 100_000 { sampleWanted.removeAll() }
+        sampleWanted[key] = wanted
+        return wanted
     }
 
     private func send(_ message: LiveMessage) {
