@@ -6,6 +6,33 @@ import CLapstatChecksum
 /// descriptions in docs/format.md map one-to-one onto the calls here.
 
 /// An append-only byte sink. A plain `[UInt8]` wrapper so encoders can be written once.
+/// LEB128 varints written through a raw pointer, for hot loops that reserved room for the
+/// longest case (10 bytes per value) up front.
+public struct VarintOutput {
+    private var p: UnsafeMutablePointer<UInt8>
+
+    public init(_ start: UnsafeMutablePointer<UInt8>) { p = start }
+
+    @inline(__always)
+    public mutating func write(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+            p.pointee = UInt8(truncatingIfNeeded: v) | 0x80
+            p += 1
+            v >>= 7
+        }
+        p.pointee = UInt8(v)
+        p += 1
+    }
+
+    @inline(__always)
+    public mutating func write(zigZag value: Int64) {
+        write(UInt64(bitPattern: (value << 1) ^ (value >> 63)))
+    }
+
+    public func written(since start: UnsafeMutablePointer<UInt8>) -> Int { start.distance(to: p) }
+}
+
 public struct ByteWriter: Sendable {
     public private(set) var bytes: [UInt8]
 

@@ -222,7 +222,7 @@ public struct LineParser: Sendable {
     /// `interner`, so no String is built for a series seen before. The inputs' hot path.
     public func parseLines(
         _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
-        into rows: inout SampleColumns, interner: inout SeriesInterner, errors: inout LineErrorCounts
+        into rows: inout SampleRows, interner: inout SeriesInterner, errors: inout LineErrorCounts
     ) {
         var start = 0
         let n = bytes.count
@@ -250,7 +250,7 @@ public struct LineParser: Sendable {
                                                 request: cache.string(UnsafeRawBufferPointer(rebasing: line[f.request])),
                                                 tags: f.otherTags.string(line, &cache)))
                 }
-                rows.append(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight)
+                rows.append(SampleRow(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
             }
         }
     }
@@ -329,7 +329,7 @@ public struct LineParser: Sendable {
 
     /// A parsed line before any String is built: where its request, app and other tags are
     /// in the line's bytes (or, from the non-ASCII path, as Strings), and its numbers.
-    /// Both outputs, `Sample` and a row of `SampleColumns`, finish from this one parse.
+    /// Both outputs, `Sample` and `SampleRow`, finish from this one parse.
     struct LineFields {
         var request: Range<Int>
         var app: Range<Int>?

@@ -75,7 +75,7 @@ final class FileTailer: @unchecked Sendable {
     private var joined: [UInt8] = []
     /// Numbers the file's series; kept for the tailer's life (see `SeriesInterner`).
     private var interner = SeriesInterner()
-    private var rows = SampleColumns()
+    private var rows = SampleRows()
     private var lastWarning: [String: Int64] = [:]
     /// Lines dropped for exceeding `maxLineBytes` (LineError has no reason for them).
     private(set) var droppedLongLines = 0
@@ -343,14 +343,14 @@ final class FileTailer: @unchecked Sendable {
         } else {
             partial.append(contentsOf: rest)
             // The position moves past the dropped line even when no other line completes.
-            if endedLongLine { queue.push(SampleColumns(), names: nil, errors: LineErrorCounts(), position: position(of: f)) }
+            if endedLongLine { queue.push(SampleRows(), names: nil, errors: LineErrorCounts(), position: position(of: f)) }
         }
         if partial.count > Self.maxLineBytes {
             // The position stays at the line's start: after a restart it is skipped again.
             droppedLongLines += 1
             var errors = LineErrorCounts()
             errors.add(.lineTooLong)
-            queue.push(SampleColumns(), names: nil, errors: errors)
+            queue.push(SampleRows(), names: nil, errors: errors)
             Log.warn("dropping a line longer than \(Self.maxLineBytes) bytes without a newline in tailed file \(f.name) at offset \(lineStart)")
             partial.removeAll()
             skippingLongLine = true

@@ -31,7 +31,7 @@ public final class SampleQueue: Sendable {
 
     struct State {
         /// Every row pushed and not yet dropped from the front; rows before `headRow` are taken.
-        var rows = SampleColumns()
+        var rows = SampleRows()
         var headRow = 0
         var chunks: [Chunk] = []
         /// Index of the first chunk not yet wholly taken.
@@ -45,7 +45,7 @@ public final class SampleQueue: Sendable {
     /// What `take` hands the sender: rows, the `SeriesNames` each run of them was numbered
     /// in, and the tail positions they complete.
     public struct Taken: Sendable {
-        public var rows = SampleColumns()
+        public var rows = SampleRows()
         /// Rows `previous end..<end` were numbered in `names`.
         public var runs: [(end: Int, names: SeriesNames)] = []
         public var positions: [TailPosition] = []
@@ -60,9 +60,9 @@ public final class SampleQueue: Sendable {
             for run in runs {
                 let names = run.names.snapshot.series
                 for r in start..<run.end {
-                    let n = names[Int(rows.series[r])]
-                    out.append(Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: rows.timestamps[r],
-                                      valueMicros: rows.values[r], weight: rows.weights[r]))
+                    let row = rows[r], n = names[Int(row.series)]
+                    out.append(Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: row.timestampMillis,
+                                      valueMicros: row.valueMicros, weight: row.weight))
                 }
                 start = run.end
             }
@@ -82,12 +82,12 @@ public final class SampleQueue: Sendable {
     /// Adds parsed rows (their series numbered in `names`), the input's rejected-line counts
     /// and, for a tailed file, the position after this chunk. Rows beyond the capacity are
     /// dropped and counted.
-    public func push(_ rows: SampleColumns, names: SeriesNames?, errors: LineErrorCounts, position: TailPosition? = nil) {
+    public func push(_ rows: SampleRows, names: SeriesNames?, errors: LineErrorCounts, position: TailPosition? = nil) {
         precondition(rows.isEmpty || names != nil, "rows need the SeriesNames that numbered them")
         // Rows per app, counted before taking the lock: an array increment per row.
         let apps = names?.snapshot
         var perApp = [UInt64](repeating: 0, count: apps?.apps.count ?? 0)
-        if let apps { for id in rows.series { perApp[Int(apps.appIndex[Int(id)])] += 1 } }
+        if let apps { for row in rows { perApp[Int(apps.appIndex[Int(row.series)])] += 1 } }
         state.withLock { s in
             if errors.total > 0 { s.lineErrors.merge(errors) }
             let room = max(0, capacity - s.pending)
@@ -95,12 +95,12 @@ public final class SampleQueue: Sendable {
             if let apps {
                 for (app, n) in zip(apps.apps, perApp) where n > 0 { s.apps[app, default: AppCounters()].received += n }
                 if kept < rows.count {
-                    for id in rows.series[kept...] { s.apps[apps.series[Int(id)].app, default: AppCounters()].dropped += 1 }
+                    for row in rows[kept...] { s.apps[apps.series[Int(row.series)].app, default: AppCounters()].dropped += 1 }
                 }
             }
             // An empty chunk still moves a position forward (a run of rejected lines).
             guard kept > 0 || position != nil else { return }
-            s.rows.append(contentsOf: rows, rows: 0..<kept)
+            s.rows.append(contentsOf: rows[0..<kept])
             s.chunks.append(Chunk(end: s.rows.count, names: names, position: position))
             s.pending += kept
         }
@@ -125,7 +125,7 @@ public final class SampleQueue: Sendable {
                     n = available
                 }
                 if n > 0, let names = chunk.names {
-                    out.rows.append(contentsOf: s.rows, rows: s.headRow..<(s.headRow + n))
+                    out.rows.append(contentsOf: s.rows[s.headRow..<(s.headRow + n)])
                     if let last = out.runs.last, last.names === names {
                         out.runs[out.runs.count - 1].end = out.rows.count
                     } else {

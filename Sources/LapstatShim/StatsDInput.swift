@@ -30,7 +30,7 @@ final class StatsDInput: @unchecked Sendable {
 
     func run(until shutdown: ShutdownSignal) {
         let batch = UDPReceiver.Batch(slots: 64)
-        var rows = SampleColumns()
+        var rows = SampleRows()
         rows.reserveCapacity(256)
         var reportedDrops: UInt64 = 0
         // Kept across datagrams: clients repeat the same series, and a known one costs a

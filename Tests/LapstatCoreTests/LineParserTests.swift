@@ -166,16 +166,16 @@ import Testing
             #expect(fresh == samples && freshErrors == errors)
             // Into columns, with series numbered by an interner kept across datagrams (the
             // inputs' path), the rows name the very same samples.
-            var rows = SampleColumns()
+            var rows = SampleRows()
             var columnErrors = LineErrorCounts()
             datagram.withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: now, into: &rows, interner: &interner, errors: &columnErrors)
             }
             let names = interner.names.snapshot.series
-            let fromRows = (0..<rows.count).map { r in
-                let n = names[Int(rows.series[r])]
-                return Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: rows.timestamps[r],
-                              valueMicros: rows.values[r], weight: rows.weights[r])
+            let fromRows = rows.map { row in
+                let n = names[Int(row.series)]
+                return Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: row.timestampMillis,
+                              valueMicros: row.valueMicros, weight: row.weight)
             }
             #expect(fromRows == samples && columnErrors == errors, "\(datagram)")
         }

@@ -9,7 +9,7 @@ import LapstatCore
         var interner = SeriesInterner()
 
         mutating func push(_ lines: [String], to queue: SampleQueue, position: TailPosition? = nil) {
-            var rows = SampleColumns()
+            var rows = SampleRows()
             var errors = LineErrorCounts()
             Array(lines.joined(separator: "\n").utf8).withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: 5, into: &rows, interner: &interner, errors: &errors)

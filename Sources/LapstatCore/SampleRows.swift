@@ -1,60 +1,30 @@
 import Synchronization
 
-/// Samples as columns, each row naming its series by a small integer: what the shim's
-/// inputs parse lines into and what its queue holds until they become a frame.
+/// One parsed sample with its series named by a small integer: what the shim's inputs
+/// parse lines into and what its queue holds until rows become a frame. 24 bytes of plain
+/// integers; the strings live once per series in `SeriesNames`.
 ///
 /// A `Sample` carries three Strings; at a million lines a second, retaining, releasing and
 /// hashing them to regroup rows into a frame's series cost more than parsing the lines
-/// (perf on the shim's sender thread). A row here is 24 bytes of plain integers; the
-/// strings live once per series in `SeriesNames`.
-public struct SampleColumns: Sendable {
+/// (perf on the shim's sender thread). One array of rows rather than a column per field:
+/// an input appends a row with one array append, and the queue moves rows with one copy.
+public struct SampleRow: Sendable, Equatable {
     /// Index of the row's series in the `SeriesNames` it was parsed with.
-    public var series: [UInt32] = []
-    public var timestamps: [Int64] = []
-    public var values: [UInt64] = []
-    public var weights: [UInt32] = []
-
-    public init() {}
-
-    public var count: Int { series.count }
-    public var isEmpty: Bool { series.isEmpty }
+    public var series: UInt32
+    public var weight: UInt32
+    public var timestampMillis: Int64
+    public var valueMicros: UInt64
 
     @inline(__always)
-    public mutating func append(series id: UInt32, timestampMillis: Int64, valueMicros: UInt64, weight: UInt32) {
-        series.append(id)
-        timestamps.append(timestampMillis)
-        values.append(valueMicros)
-        weights.append(weight)
-    }
-
-    public mutating func append(contentsOf other: SampleColumns, rows: Range<Int>) {
-        series.append(contentsOf: other.series[rows])
-        timestamps.append(contentsOf: other.timestamps[rows])
-        values.append(contentsOf: other.values[rows])
-        weights.append(contentsOf: other.weights[rows])
-    }
-
-    public mutating func removeFirst(_ n: Int) {
-        series.removeFirst(n)
-        timestamps.removeFirst(n)
-        values.removeFirst(n)
-        weights.removeFirst(n)
-    }
-
-    public mutating func removeAll(keepingCapacity keep: Bool = false) {
-        series.removeAll(keepingCapacity: keep)
-        timestamps.removeAll(keepingCapacity: keep)
-        values.removeAll(keepingCapacity: keep)
-        weights.removeAll(keepingCapacity: keep)
-    }
-
-    public mutating func reserveCapacity(_ n: Int) {
-        series.reserveCapacity(n)
-        timestamps.reserveCapacity(n)
-        values.reserveCapacity(n)
-        weights.reserveCapacity(n)
+    public init(series: UInt32, timestampMillis: Int64, valueMicros: UInt64, weight: UInt32) {
+        self.series = series
+        self.weight = weight
+        self.timestampMillis = timestampMillis
+        self.valueMicros = valueMicros
     }
 }
+
+public typealias SampleRows = [SampleRow]
 
 /// A series as the shim knows it: the host is the shim's own and is added to the frame.
 public struct SeriesName: Sendable, Hashable {
@@ -70,7 +40,7 @@ public struct SeriesName: Sendable, Hashable {
 }
 
 /// The series one input has seen, numbered 0, 1, 2… in order of first sight; row ids in
-/// `SampleColumns` index it. Append-only: an id, once given, names the same series for
+/// `SampleRow.series` indexes it. Append-only: an id, once given, names the same series for
 /// the life of the object, so rows can be read on another thread (the frame sender) long
 /// after they were parsed. Lookups by another thread take a lock, once per series per frame.
 public final class SeriesNames: Sendable {
