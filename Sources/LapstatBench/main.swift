@@ -58,6 +58,8 @@ let block = { () -> (series: [BlockSeries], rows: BlockRows) in
     return b.seal()
 }()
 
+let blockFile = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+
 let parser = LineParser(defaultApp: "x")
 nonisolated(unsafe) var parseCache = LineParser.StringCache()
 let benchmarks: [Benchmark] = [
@@ -117,6 +119,10 @@ let benchmarks: [Benchmark] = [
     Benchmark(name: "block file encode (per sample)", items: n) {
         sink &+= UInt64(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count)
     },
+    Benchmark(name: "block file decode (per sample)", items: n) {
+        let index = try BlockFile.readIndex(blockFile, path: "bench")
+        sink &+= UInt64(try BlockFile.readRows(blockFile, index: index, path: "bench").values.count)
+    },
     Benchmark(name: "block summary merge (per series)", items: 50 * 20) {
         var s = LatencySummary()
         for _ in 0..<20 { for series in block.series { s.merge(series.summary) } }
@@ -140,7 +146,7 @@ for b in benchmarks where filter == nil || b.name.contains(filter!) {
     let best = times[0], median = times[rounds / 2]
     print("\(name)  \(String(format1(best)).leftPad(12))   \(String(format1(median)).leftPad(14))   \(String(Int(1e9 / best)).leftPad(14))")
 }
-let bytesPerSample = Double(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count) / Double(n)
+let bytesPerSample = Double(blockFile.count) / Double(n)
 print("block file size: \(format1(bytesPerSample)) bytes/sample (\(n) log-normal samples, 50 series, 1 µs precision)")
 if sink == 42 { print("") }
 
