@@ -59,6 +59,20 @@ let block = { () -> (series: [BlockSeries], rows: BlockRows) in
 }()
 
 let blockFile = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+let valueHistogram = histograms.dropFirst().reduce(into: histograms[0]) { $0.merge($1) }
+let valueCode = ValueCode(valueHistogram)
+let valueBits: [UInt8] = {
+    var w = BitWriter(capacity: n * 2)
+    for v in values.prefix(64_000) { _ = valueCode.encode(v, into: &w) }
+    return w.finish()
+}()
+let packedHistograms: [UInt8] = {
+    var w = ByteWriter()
+    for h in histograms { h.encodePacked(into: &w) }
+    return w.bytes
+}()
+
+nonisolated(unsafe) var scratchBits = BitWriter()
 
 let parser = LineParser(defaultApp: "x")
 nonisolated(unsafe) var parseCache = LineParser.StringCache()
@@ -122,6 +136,22 @@ let benchmarks: [Benchmark] = [
     Benchmark(name: "block file decode (per sample)", items: n) {
         let index = try BlockFile.readIndex(blockFile, path: "bench")
         sink &+= UInt64(try BlockFile.readRows(blockFile, index: index, path: "bench").values.count)
+    },
+    Benchmark(name: "value code encode (per value)", items: 64_000) {
+        var w = BitWriter(capacity: valueBits.count)
+        for v in values.prefix(64_000) { _ = valueCode.encode(v, into: &w) }
+        sink &+= UInt64(w.finish().count)
+    },
+    Benchmark(name: "value code decode (per value)", items: 64_000) {
+        var r = BitReader(valueBits)
+        for _ in 0..<64_000 { sink &+= valueCode.decode(from: &r) }
+    },
+    Benchmark(name: "value code build (per histogram)", items: 64) {
+        for h in histograms { sink &+= UInt64(ValueCode(h).encode(1, into: &scratchBits) ? 1 : 0) }
+    },
+    Benchmark(name: "histogram packed decode (per histogram)", items: 64) {
+        var r = ByteReader(packedHistograms)
+        for _ in 0..<64 { sink &+= try LatencyHistogram(decodingPacked: &r).totalCount }
     },
     Benchmark(name: "block summary merge (per series)", items: 50 * 20) {
         var s = LatencySummary()

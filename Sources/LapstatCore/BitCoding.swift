@@ -3,10 +3,12 @@
 /// entropy-coded block columns and the packed histogram counts in a block's index, where
 /// whole bytes per field would cost more than the information they carry.
 public struct BitWriter: Sendable {
-    public private(set) var bytes: [UInt8] = []
+    // Inlinable (with its state usable from inline code) because the column coders in
+    // LapstatStorage call it per field: a cross-module call per few bits would dominate.
+    @usableFromInline var bytes: [UInt8] = []
     /// Bits not yet flushed, in the low `pendingCount` bits of `pending`.
-    private var pending: UInt64 = 0
-    private var pendingCount = 0
+    @usableFromInline var pending: UInt64 = 0
+    @usableFromInline var pendingCount = 0
 
     public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
 
@@ -14,7 +16,7 @@ public struct BitWriter: Sendable {
     public var bitCount: Int { bytes.count * 8 + pendingCount }
 
     /// Appends the low `count` bits of `value` (0...64), highest first.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func write(_ value: UInt64, bits count: Int) {
         if count > 32 {
             write(value >> 32, bits: count - 32)
@@ -33,7 +35,7 @@ public struct BitWriter: Sendable {
 
     /// Unary with an escape: `count` one bits then a zero, or, when `count >= limit`, just
     /// `limit` ones (the caller then writes the value some other way). `limit` <= 32.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func writeUnary(_ count: Int, limit: Int) {
         if count >= limit {
             write((1 << UInt64(limit)) - 1, bits: limit)
@@ -62,14 +64,14 @@ public struct BitWriter: Sendable {
 /// so the hot loops need no error path per field; callers check `overran` (and that only
 /// zero padding is left) once they have read what they expected.
 public struct BitReader {
-    private let bytes: [UInt8]
-    private var nextByte: Int
-    private let endByte: Int
+    @usableFromInline let bytes: [UInt8]
+    @usableFromInline var nextByte: Int
+    @usableFromInline let endByte: Int
     /// Bits read into the buffer but not consumed, left-aligned: the next bit is bit 63.
-    private var buffer: UInt64 = 0
-    private var buffered = 0
+    @usableFromInline var buffer: UInt64 = 0
+    @usableFromInline var buffered = 0
     /// Zero bits supplied past the end of the input.
-    private var padding = 0
+    @usableFromInline var padding = 0
 
     public init(_ bytes: [UInt8]) {
         self.bytes = bytes
@@ -87,8 +89,8 @@ public struct BitReader {
         return realBitsLeft == 0 || buffer >> UInt64(64 - realBitsLeft) == 0
     }
 
-    @inline(__always)
-    private mutating func refill() {
+    @inlinable @inline(__always)
+    mutating func refill() {
         while buffered <= 56 {
             let byte: UInt64
             if nextByte < endByte {
@@ -104,20 +106,20 @@ public struct BitReader {
     }
 
     /// The next `count` bits (1...32) without consuming them.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func peek(_ count: Int) -> UInt64 {
         if buffered < count { refill() }
         return buffer &>> UInt64(64 - count)
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func skip(_ count: Int) {
         buffer = buffer << UInt64(count)   // a smart shift: 64 leaves 0
         buffered -= count
     }
 
     /// The next `count` bits (0...64) as an unsigned number.
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func read(bits count: Int) -> UInt64 {
         if count > 32 {
             let high = read(bits: count - 32)
@@ -131,7 +133,7 @@ public struct BitReader {
 
     /// The reading side of `BitWriter.writeUnary`: the number of ones before the next zero
     /// (both consumed), or `limit` when that many ones come first (only they are consumed).
-    @inline(__always)
+    @inlinable @inline(__always)
     public mutating func readUnary(limit: Int) -> Int {
         // After a refill more than 32 >= limit bits are buffered, and bits past `buffered`
         // are zero, so the run of ones ends inside the buffer or reaches the limit.

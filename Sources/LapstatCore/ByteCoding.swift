@@ -145,12 +145,15 @@ public struct ByteReader {
 /// because it detects more error patterns at the same cost and is what ext4, iSCSI and
 /// Prometheus' WAL use. Table-driven (slice-by-1); fast enough for the sizes we check.
 public enum CRC32C {
-    private static let table: [UInt32] = (0..<256).map { i -> UInt32 in
+    @usableFromInline static let table: [UInt32] = (0..<256).map { i -> UInt32 in
         var c = UInt32(i)
         for _ in 0..<8 { c = (c & 1) != 0 ? (c >> 1) ^ 0x82F6_3B78 : c >> 1 }
         return c
     }
 
+    /// Inlinable so that callers in other modules get it specialised for their collection
+    /// type: unspecialised, every byte went through generic witness calls.
+    @inlinable
     public static func checksum<C: Collection>(_ data: C, seed: UInt32 = 0) -> UInt32 where C.Element == UInt8 {
         var crc = ~seed
         table.withUnsafeBufferPointer { t in

@@ -117,7 +117,8 @@ enum TimestampCoding {
 /// non-empty bucket (plus one for the value 0 when the histogram holds zeros), Huffman code
 /// lengths from the bucket counts, canonical codes; after the code, the value's offset from
 /// its bucket's lowest whole microsecond in truncated binary over the bucket's width.
-struct ValueCode {
+/// (`package` for the micro-benchmarks.)
+package struct ValueCode {
     /// Longest code allowed, so the decoder can look at one 32-bit window.
     static let maxCodeLength = 30
 
@@ -140,7 +141,7 @@ struct ValueCode {
     private var limit: [UInt32] = []
     private var shortestLength = 0
 
-    init(_ histogram: LatencyHistogram) {
+    package init(_ histogram: LatencyHistogram) {
         var counts: [UInt64] = []
         if histogram.zeroCount > 0 {
             zeroSymbol = 0
@@ -208,29 +209,37 @@ struct ValueCode {
         let symbolCount = lengths.count
         codes = [UInt32](repeating: 0, count: symbolCount)
         guard symbolCount > 1 else { return }
-        sortedSymbols = (0..<symbolCount).map(Int32.init).sorted { (lengths[Int($0)], $0) < (lengths[Int($1)], $1) }
+        // Symbols sorted by (length, symbol): a counting sort, lengths being small.
+        var symbolsOfLength = [Int](repeating: 0, count: Self.maxCodeLength + 2)
+        for l in lengths { symbolsOfLength[Int(l)] += 1 }
         firstCode = [UInt32](repeating: 0, count: Self.maxCodeLength + 2)
         firstSorted = [Int32](repeating: 0, count: Self.maxCodeLength + 2)
         limit = [UInt32](repeating: 0, count: Self.maxCodeLength + 2)
-        shortestLength = Int(lengths[Int(sortedSymbols[0])])
         var code: UInt32 = 0
         var position = 0
         for length in 1...Self.maxCodeLength {
             firstCode[length] = code
             firstSorted[length] = Int32(position)
-            while position < symbolCount && Int(lengths[Int(sortedSymbols[position])]) == length {
-                codes[Int(sortedSymbols[position])] = code
-                code += 1
-                position += 1
-            }
+            code += UInt32(symbolsOfLength[length])
+            position += symbolsOfLength[length]
             limit[length] = code << UInt32(Self.maxCodeLength - length)
             code <<= 1
         }
+        sortedSymbols = [Int32](repeating: 0, count: symbolCount)
+        var nextSorted = firstSorted
+        for (symbol, l) in lengths.enumerated() {
+            let length = Int(l)
+            let rank = Int(nextSorted[length] - firstSorted[length])
+            codes[symbol] = firstCode[length] + UInt32(rank)
+            sortedSymbols[Int(nextSorted[length])] = Int32(symbol)
+            nextSorted[length] += 1
+        }
+        shortestLength = symbolsOfLength.firstIndex { $0 > 0 }!
     }
 
     /// Writes `value`; false when the histogram has no bucket for it.
     @inline(__always)
-    func encode(_ value: UInt64, into bits: inout BitWriter) -> Bool {
+    package func encode(_ value: UInt64, into bits: inout BitWriter) -> Bool {
         let symbol: Int
         if value == 0 {
             guard zeroSymbol >= 0 else { return false }
@@ -246,7 +255,7 @@ struct ValueCode {
     }
 
     @inline(__always)
-    func decode(from bits: inout BitReader) -> UInt64 {
+    package func decode(from bits: inout BitReader) -> UInt64 {
         var symbol = 0
         if sortedSymbols.count > 1 {
             let window = UInt32(truncatingIfNeeded: bits.peek(Self.maxCodeLength))
