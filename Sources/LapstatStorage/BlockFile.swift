@@ -8,7 +8,7 @@ import LapstatCore
 /// - Immutable once renamed into place; a writer never appends, so a reader never sees a
 ///   block change under it. Files are written as `*.partial`, fsync'd, then renamed.
 /// - Queries for counts and quantiles read only the footer and the index (series summaries
-///   with histograms); columns are decompressed only for `exact=1`, raw export, a block
+///   with histograms); columns are decoded only for `exact=1`, raw export, a block
 ///   that straddles the query window, or a series holding a batch counted in another block.
 /// - The index and every column have a CRC-32C, and the 8-byte header's fields must hold
 ///   their only valid values. A truncated or corrupted file is reported with its path and
@@ -34,8 +34,8 @@ import LapstatCore
 ///
 /// Rows are ordered by series (in `SeriesKey` order), then by batch (the batch's position in
 /// the block's batch list), then by timestamp. Each series is one contiguous row range made
-/// of one run per batch; timestamps rise within a run and may fall between runs, hence
-/// signed deltas.
+/// of one run per batch; timestamps rise within a run and may fall between runs, hence a
+/// signed difference for each run's first row.
 ///
 /// The columns hold no code tables: an entry's value code is built from its summary
 /// histogram and its timestamp code from its time span and row count, both in the index

@@ -342,7 +342,7 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
     }
 
     /// The packed form spends a bit on a count of 1 and nothing on empty buckets: the worked
-    /// example of docs/format.md section 4 (290 bytes dense) takes 15.
+    /// example of docs/format.md section 4 (290 bytes dense) takes 16.
     @Test func packedFormOfTheFormatDocExample() {
         var h = LatencyHistogram()
         h.record(micros: 12_345)
