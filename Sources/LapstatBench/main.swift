@@ -59,6 +59,19 @@ let block = { () -> (series: [BlockSeries], rows: BlockRows) in
 }()
 
 let blockFile = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+/// The same samples spread over 1 000 series, 100 rows each: per-entry code set-up weighs more.
+let smallEntriesFile: [UInt8] = try {
+    var b = BlockBuilder()
+    let spread = samples.enumerated().map { i, s in
+        Sample(app: s.app, request: "GET /api/v1/items/\(i % 1000)", timestampMillis: s.timestampMillis, valueMicros: s.valueMicros)
+    }
+    for start in stride(from: 0, to: n, by: 4096) {
+        _ = b.append(BatchFrame(shimID: 1, sequence: UInt64(start), createdMillis: 0, host: "h",
+                                samples: Array(spread[start..<min(n, start + 4096)])), nowMillis: 0)
+    }
+    let sealed = b.seal()
+    return try BlockFile.encode(writer: "w", sequence: 1, series: sealed.series, rows: sealed.rows)
+}()
 let valueHistogram = histograms.dropFirst().reduce(into: histograms[0]) { $0.merge($1) }
 let valueCode = ValueCode(valueHistogram)
 let valueBits: [UInt8] = {
@@ -136,6 +149,10 @@ let benchmarks: [Benchmark] = [
     Benchmark(name: "block file decode (per sample)", items: n) {
         let index = try BlockFile.readIndex(blockFile, path: "bench")
         sink &+= UInt64(try BlockFile.readRows(blockFile, index: index, path: "bench").values.count)
+    },
+    Benchmark(name: "block file decode, 1000 series (per sample)", items: n) {
+        let index = try BlockFile.readIndex(smallEntriesFile, path: "bench")
+        sink &+= UInt64(try BlockFile.readRows(smallEntriesFile, index: index, path: "bench").values.count)
     },
     Benchmark(name: "value code encode (per value)", items: 64_000) {
         var w = BitWriter(capacity: valueBits.count)

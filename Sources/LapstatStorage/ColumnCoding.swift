@@ -142,14 +142,15 @@ package struct ValueCode {
     private var shortestLength = 0
 
     package init(_ histogram: LatencyHistogram) {
-        var counts: [UInt64] = []
+        // Filled in locals, not in self's properties, so the closure below captures plain
+        // arrays (appending to self's from inside it cost a retain and release per bucket).
+        var counts: [UInt64] = [], lowest: [UInt64] = [], offsetCodes: [TruncatedBinary] = [], buckets: [Int32] = []
         if histogram.zeroCount > 0 {
             zeroSymbol = 0
             lowest.append(0)
             offsetCodes.append(TruncatedBinary(width: 1))
             counts.append(histogram.zeroCount)
         }
-        var buckets: [Int32] = []
         histogram.forEachBucket { index, count in
             buckets.append(index)
             counts.append(count)
@@ -157,6 +158,8 @@ package struct ValueCode {
             lowest.append(low)
             offsetCodes.append(TruncatedBinary(width: high - low + 1))
         }
+        self.lowest = lowest
+        self.offsetCodes = offsetCodes
         if let first = buckets.first, let last = buckets.last {
             firstBucket = first
             symbolOfBucket = [Int32](repeating: -1, count: Int(last - first) + 1)
@@ -173,29 +176,30 @@ package struct ValueCode {
         guard counts.count > 1 else { return [UInt8](repeating: 0, count: counts.count) }
         var weights = counts
         while true {
-            let order = weights.indices.sorted { (weights[$0], $0) < (weights[$1], $1) }
-            // Two-queue Huffman: leaves in ascending weight, merged nodes come out ascending too.
-            let leafCount = order.count
-            var nodeWeight = order.map { weights[$0] }
-            var parent = [Int](repeating: -1, count: 2 * leafCount - 1)
-            nodeWeight.reserveCapacity(2 * leafCount - 1)
+            let order = Self.ascendingOrder(weights)
+            // Two-queue Huffman: leaves in ascending weight, merged nodes come out ascending
+            // too, so the two lightest nodes are always at the fronts of the two queues. (A
+            // loop rather than a nested function: captured mutable state went to the heap.)
+            let leafCount = order.count, nodeCount = 2 * leafCount - 1
+            var nodeWeight = [UInt64](repeating: 0, count: nodeCount)
+            for (position, symbol) in order.enumerated() { nodeWeight[position] = weights[symbol] }
+            var parent = [Int](repeating: -1, count: nodeCount)
             var nextLeaf = 0, nextMerged = leafCount
-            func takeSmallest() -> Int {
-                if nextLeaf < leafCount && (nextMerged >= nodeWeight.count || nodeWeight[nextLeaf] <= nodeWeight[nextMerged]) {
-                    nextLeaf += 1
-                    return nextLeaf - 1
+            for merged in leafCount..<nodeCount {
+                var children = (0, 0)
+                for child in 0..<2 {
+                    // A leaf wins a tie against a merged node.
+                    let takeLeaf = nextLeaf < leafCount && (nextMerged >= merged || nodeWeight[nextLeaf] <= nodeWeight[nextMerged])
+                    let node = takeLeaf ? nextLeaf : nextMerged
+                    if takeLeaf { nextLeaf += 1 } else { nextMerged += 1 }
+                    if child == 0 { children.0 = node } else { children.1 = node }
                 }
-                nextMerged += 1
-                return nextMerged - 1
+                parent[children.0] = merged
+                parent[children.1] = merged
+                nodeWeight[merged] = nodeWeight[children.0] + nodeWeight[children.1]
             }
-            while nodeWeight.count < 2 * leafCount - 1 {
-                let a = takeSmallest(), b = takeSmallest()
-                parent[a] = nodeWeight.count
-                parent[b] = nodeWeight.count
-                nodeWeight.append(nodeWeight[a] + nodeWeight[b])
-            }
-            var depth = [Int](repeating: 0, count: 2 * leafCount - 1)
-            for node in stride(from: 2 * leafCount - 3, through: 0, by: -1) { depth[node] = depth[parent[node]] + 1 }
+            var depth = [Int](repeating: 0, count: nodeCount)
+            for node in stride(from: nodeCount - 2, through: 0, by: -1) { depth[node] = depth[parent[node]] + 1 }
             if depth.prefix(leafCount).max()! <= maxLength {
                 var lengths = [UInt8](repeating: 0, count: leafCount)
                 for (position, symbol) in order.enumerated() { lengths[symbol] = UInt8(depth[position]) }
@@ -203,6 +207,17 @@ package struct ValueCode {
             }
             weights = weights.map { max(1, $0 >> 1) }
         }
+    }
+
+    /// Symbol indexes sorted by (weight, symbol). Usually by sorting plain integers that hold
+    /// the weight above the symbol's 13 bits (at most 4 098 symbols), which is several times
+    /// faster than sorting with a comparison closure; weights too large for that fall back.
+    static func ascendingOrder(_ weights: [UInt64]) -> [Int] {
+        let symbolBits: UInt64 = 13
+        guard weights.count <= 1 << symbolBits, weights.allSatisfy({ $0 < 1 << (64 - symbolBits) }) else {
+            return weights.indices.sorted { (weights[$0], $0) < (weights[$1], $1) }
+        }
+        return weights.enumerated().map { $1 << symbolBits | UInt64($0) }.sorted().map { Int($0 & ((1 << symbolBits) - 1)) }
     }
 
     private mutating func assignCanonicalCodes() {

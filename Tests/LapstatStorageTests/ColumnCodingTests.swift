@@ -128,6 +128,13 @@ import LapstatCore
         #expect(ValueCode.codeLengths([42], maxLength: ValueCode.maxCodeLength) == [0])
     }
 
+    /// Symbols sort by (weight, symbol) on both paths: packed integers and, for weights too
+    /// large to pack, a comparison.
+    @Test func symbolsSortByWeightThenSymbol() {
+        #expect(ValueCode.ascendingOrder([3, 1, 3, 0, 1]) == [3, 1, 4, 0, 2])
+        #expect(ValueCode.ascendingOrder([3, 1, 3, 0, 1 << 60, 1]) == [3, 1, 5, 0, 2, 4])
+    }
+
     /// Every value of a random histogram decodes to itself; more frequent buckets get codes no
     /// longer than rarer ones.
     @Test func valueCodeRoundTripsEveryValue() {
