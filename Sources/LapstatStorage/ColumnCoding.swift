@@ -142,8 +142,6 @@ package struct ValueCode {
     private var shortestLength = 0
 
     package init(_ histogram: LatencyHistogram) {
-        // Filled in locals, not in self's properties, so the closure below captures plain
-        // arrays (appending to self's from inside it cost a retain and release per bucket).
         var counts: [UInt64] = [], lowest: [UInt64] = [], offsetCodes: [TruncatedBinary] = [], buckets: [Int32] = []
         if histogram.zeroCount > 0 {
             zeroSymbol = 0
@@ -178,8 +176,7 @@ package struct ValueCode {
         while true {
             let order = Self.ascendingOrder(weights)
             // Two-queue Huffman: leaves in ascending weight, merged nodes come out ascending
-            // too, so the two lightest nodes are always at the fronts of the two queues. (A
-            // loop rather than a nested function: captured mutable state went to the heap.)
+            // too, so the two lightest nodes are always at the fronts of the two queues.
             let leafCount = order.count, nodeCount = 2 * leafCount - 1
             var nodeWeight = [UInt64](repeating: 0, count: nodeCount)
             for (position, symbol) in order.enumerated() { nodeWeight[position] = weights[symbol] }
@@ -210,8 +207,8 @@ package struct ValueCode {
     }
 
     /// Symbol indexes sorted by (weight, symbol). Usually by sorting plain integers that hold
-    /// the weight above the symbol's 13 bits (at most 4 098 symbols), which is several times
-    /// faster than sorting with a comparison closure; weights too large for that fall back.
+    /// the weight above the symbol's 13 bits (at most 4 098 symbols), which is cheaper than
+    /// sorting with a comparison closure; weights too large for that take the closure.
     static func ascendingOrder(_ weights: [UInt64]) -> [Int] {
         let symbolBits: UInt64 = 13
         guard weights.count <= 1 << symbolBits, weights.allSatisfy({ $0 < 1 << (64 - symbolBits) }) else {
