@@ -58,6 +58,35 @@ let block = { () -> (series: [BlockSeries], rows: BlockRows) in
     return b.seal()
 }()
 
+let blockFile = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
+/// The same samples spread over 1 000 series, 100 rows each: per-entry code set-up weighs more.
+let smallEntriesFile: [UInt8] = try {
+    var b = BlockBuilder()
+    let spread = samples.enumerated().map { i, s in
+        Sample(app: s.app, request: "GET /api/v1/items/\(i % 1000)", timestampMillis: s.timestampMillis, valueMicros: s.valueMicros)
+    }
+    for start in stride(from: 0, to: n, by: 4096) {
+        _ = b.append(BatchFrame(shimID: 1, sequence: UInt64(start), createdMillis: 0, host: "h",
+                                samples: Array(spread[start..<min(n, start + 4096)])), nowMillis: 0)
+    }
+    let sealed = b.seal()
+    return try BlockFile.encode(writer: "w", sequence: 1, series: sealed.series, rows: sealed.rows)
+}()
+let valueHistogram = histograms.dropFirst().reduce(into: histograms[0]) { $0.merge($1) }
+let valueCode = ValueCode(valueHistogram)
+let valueBits: [UInt8] = {
+    var w = BitWriter(capacity: n * 2)
+    for v in values.prefix(64_000) { _ = valueCode.encode(v, into: &w) }
+    return w.finish()
+}()
+let packedHistograms: [UInt8] = {
+    var w = ByteWriter()
+    for h in histograms { h.encodePacked(into: &w) }
+    return w.bytes
+}()
+
+nonisolated(unsafe) var scratchBits = BitWriter()
+
 let parser = LineParser(defaultApp: "x")
 nonisolated(unsafe) var parseCache = LineParser.StringCache()
 let benchmarks: [Benchmark] = [
@@ -117,6 +146,30 @@ let benchmarks: [Benchmark] = [
     Benchmark(name: "block file encode (per sample)", items: n) {
         sink &+= UInt64(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count)
     },
+    Benchmark(name: "block file decode (per sample)", items: n) {
+        let index = try BlockFile.readIndex(blockFile, path: "bench")
+        sink &+= UInt64(try BlockFile.readRows(blockFile, index: index, path: "bench").values.count)
+    },
+    Benchmark(name: "block file decode, 1000 series (per sample)", items: n) {
+        let index = try BlockFile.readIndex(smallEntriesFile, path: "bench")
+        sink &+= UInt64(try BlockFile.readRows(smallEntriesFile, index: index, path: "bench").values.count)
+    },
+    Benchmark(name: "value code encode (per value)", items: 64_000) {
+        var w = BitWriter(capacity: valueBits.count)
+        for v in values.prefix(64_000) { _ = valueCode.encode(v, into: &w) }
+        sink &+= UInt64(w.finish().count)
+    },
+    Benchmark(name: "value code decode (per value)", items: 64_000) {
+        var r = BitReader(valueBits)
+        for _ in 0..<64_000 { sink &+= valueCode.decode(from: &r) }
+    },
+    Benchmark(name: "value code build (per histogram)", items: 64) {
+        for h in histograms { sink &+= UInt64(ValueCode(h).encode(1, into: &scratchBits) ? 1 : 0) }
+    },
+    Benchmark(name: "histogram packed decode (per histogram)", items: 64) {
+        var r = ByteReader(packedHistograms)
+        for _ in 0..<64 { sink &+= try LatencyHistogram(decodingPacked: &r).totalCount }
+    },
     Benchmark(name: "block summary merge (per series)", items: 50 * 20) {
         var s = LatencySummary()
         for _ in 0..<20 { for series in block.series { s.merge(series.summary) } }
@@ -141,7 +194,7 @@ for b in benchmarks where filter == nil || b.name.contains(filter!) {
     print("\(name)  \(String(format1(best)).leftPad(12))   \(String(format1(median)).leftPad(14))   \(String(Int(1e9 / best)).leftPad(14))")
 }
 if filter == nil || "app emit".contains(filter!) { runAppEmitBenchmarks() }
-let bytesPerSample = Double(try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows).count) / Double(n)
+let bytesPerSample = Double(blockFile.count) / Double(n)
 print("block file size: \(format1(bytesPerSample)) bytes/sample (\(n) log-normal samples, 50 series, 1 µs precision)")
 if sink == 42 { print("") }
 

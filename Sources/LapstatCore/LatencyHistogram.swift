@@ -195,8 +195,7 @@ public struct LatencyHistogram: Sendable, Equatable {
                 let estimate = 2 * l * u / (l + u)
                 // Every value in the bucket is an integer in [lowest, highest] (and within
                 // min/max), so clamping can only move the estimate closer to the true one.
-                let lowest = index == Self.minIndex ? 1 : Self.largestValue(inBucket: index - 1) + 1
-                let highest = Self.largestValue(inBucket: index)
+                let (lowest, highest) = Self.wholeMicros(inBucket: index)
                 let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
                 return min(max(estimate, floor), ceiling)
             }
@@ -316,6 +315,12 @@ public struct LatencyHistogram: Sendable, Equatable {
         return boundaryMantissas[r] >> UInt64(63 - e)
     }
 
+    /// The smallest and largest whole microsecond bucket `index` holds (lowest > highest for
+    /// the buckets below ~92 µs that hold none).
+    public static func wholeMicros(inBucket index: Int32) -> (lowest: UInt64, highest: UInt64) {
+        (index == minIndex ? 1 : largestValue(inBucket: index - 1) + 1, largestValue(inBucket: index))
+    }
+
     // MARK: Encoding
 
     /// Appends the encoding described at the top of this file.
@@ -329,24 +334,104 @@ public struct LatencyHistogram: Sendable, Equatable {
         for c in counts { writer.writeVarint(c) }
     }
 
+    /// The packed form, used inside block indexes where histograms are most of the bytes:
+    /// the header fields of the plain encoding (totalCount ... n) as varints, then the byte
+    /// length of a bit section (varint), then the bit section (`BitWriter`, most significant
+    /// bit first, zero-padded): the Elias gamma code of the first bucket's count, then for
+    /// every further non-empty bucket the gamma code of its distance from the previous
+    /// non-empty bucket followed by the gamma code of its count. Empty buckets cost nothing,
+    /// and a count of 1 costs one bit. The same checks as for the plain encoding apply.
+    public func encodePacked(into writer: inout ByteWriter) {
+        writer.writeVarint(totalCount)
+        writer.writeVarint(zeroCount)
+        writer.writeVarint(isEmpty ? 0 : minMicros)
+        writer.writeVarint(isEmpty ? 0 : maxMicros)
+        writer.writeSignedVarint(Int64(offset))
+        writer.writeVarint(UInt64(counts.count))
+        guard !counts.isEmpty else { return }
+        var bits = BitWriter(capacity: counts.count)
+        var previous = 0
+        for (j, c) in counts.enumerated() where c > 0 {
+            if j > 0 { bits.writeGamma(UInt64(j - previous)) }
+            bits.writeGamma(c)
+            previous = j
+        }
+        let section = bits.finish()
+        writer.writeVarint(UInt64(section.count))
+        writer.writeBytes(section)
+    }
+
     /// Reads one histogram and checks that a recorder could have produced it, so later
     /// queries and merges can rely on the invariants instead of re-checking them.
     public init(decoding reader: inout ByteReader) throws(ByteReaderError) {
+        let header = try Header(reading: &reader)
+        var counts: [UInt64] = []
+        var countOffsets: [Int] = []
+        counts.reserveCapacity(header.n)
+        countOffsets.reserveCapacity(header.n)
+        for _ in 0..<header.n {
+            countOffsets.append(reader.position)
+            counts.append(try reader.readVarint())
+        }
+        try self.init(validating: header, counts: counts, countOffset: { countOffsets[$0] })
+    }
+
+    /// Reads the packed form written by `encodePacked`, with the same checks as `init(decoding:)`.
+    public init(decodingPacked reader: inout ByteReader) throws(ByteReaderError) {
+        let header = try Header(reading: &reader)
+        var counts = [UInt64](repeating: 0, count: header.n)
+        let sectionAt = reader.position
+        if header.n > 0 {
+            // A bucket's distance and count codes take at most 25 + 127 bits.
+            let length = try reader.readCount(max: header.n * 19 + 1)
+            var bits = BitReader(Array(try reader.readBytes(length)))
+            func reject(_ what: String) -> ByteReaderError { .valueOutOfRange(offset: sectionAt, what: "histogram " + what) }
+            var j = 0
+            guard let first = bits.readGamma() else { throw reject("bucket count code") }
+            counts[0] = first
+            while j < header.n - 1 {
+                guard let distance = bits.readGamma(), distance <= UInt64(header.n - 1 - j) else {
+                    throw reject("bucket distance past the last bucket")
+                }
+                j += Int(distance)
+                guard let c = bits.readGamma() else { throw reject("bucket count code") }
+                counts[j] = c
+            }
+            guard !bits.overran, bits.isAtPaddedEnd else { throw reject("bucket section length") }
+        }
+        try self.init(validating: header, counts: counts, countOffset: { _ in sectionAt })
+    }
+
+    /// The fields both encodings start with.
+    private struct Header {
+        var total: UInt64, zeros: UInt64, minValue: UInt64, maxValue: UInt64, first: Int64, n: Int
+        var totalAt: Int, zeroAt: Int, minAt: Int, maxAt: Int, offsetAt: Int, nAt: Int
+
+        init(reading reader: inout ByteReader) throws(ByteReaderError) {
+            totalAt = reader.position
+            total = try reader.readVarint()
+            zeroAt = reader.position
+            zeros = try reader.readVarint()
+            minAt = reader.position
+            minValue = try reader.readVarint()
+            maxAt = reader.position
+            maxValue = try reader.readVarint()
+            offsetAt = reader.position
+            first = try reader.readSignedVarint()
+            nAt = reader.position
+            n = try reader.readCount(max: Int(LatencyHistogram.maxIndex - LatencyHistogram.minIndex) + 1)
+        }
+    }
+
+    /// The checks shared by both decoders; `countOffset(j)` is where count j was read, for reports.
+    private init(validating header: Header, counts: [UInt64], countOffset: (Int) -> Int) throws(ByteReaderError) {
         func reject(_ at: Int, _ what: String) -> ByteReaderError {
             .valueOutOfRange(offset: at, what: "histogram " + what)
         }
-        let totalAt = reader.position
-        let total = try reader.readVarint()
-        let zeroAt = reader.position
-        let zeros = try reader.readVarint()
-        let minAt = reader.position
-        let minValue = try reader.readVarint()
-        let maxAt = reader.position
-        let maxValue = try reader.readVarint()
-        let offsetAt = reader.position
-        let first = try reader.readSignedVarint()
-        let nAt = reader.position
-        let n = try reader.readCount(max: Int(Self.maxIndex - Self.minIndex) + 1)
+        let total = header.total, zeros = header.zeros, minValue = header.minValue, maxValue = header.maxValue
+        let first = header.first, n = header.n
+        let totalAt = header.totalAt, zeroAt = header.zeroAt, minAt = header.minAt, maxAt = header.maxAt
+        let offsetAt = header.offsetAt, nAt = header.nAt
 
         guard zeros <= total else { throw reject(zeroAt, "zero count \(zeros) above total \(total)") }
         if total == 0 {
@@ -372,12 +457,9 @@ public struct LatencyHistogram: Sendable, Equatable {
         }
         let offset = Int32(first)
 
-        var counts: [UInt64] = []
-        counts.reserveCapacity(n)
         var sum = zeros
-        for j in 0..<n {
-            let at = reader.position
-            let c = try reader.readVarint()
+        for (j, c) in counts.enumerated() {
+            let at = countOffset(j)
             if c == 0 {
                 guard j != 0, j != n - 1 else { throw reject(at, "empty bucket at the end of the range") }
             } else {
@@ -389,7 +471,6 @@ public struct LatencyHistogram: Sendable, Equatable {
             let (next, overflow) = sum.addingReportingOverflow(c)
             guard !overflow else { throw reject(at, "bucket counts overflow") }
             sum = next
-            counts.append(c)
         }
         guard sum == total else { throw reject(totalAt, "total \(total) but counts sum to \(sum)") }
         if n > 0 {

@@ -45,4 +45,17 @@ public struct LatencySummary: Sendable, Equatable {
         weightedSumMicros = try r.readVarint()
         histogram = try LatencyHistogram(decoding: &r)
     }
+
+    /// As `encode`, with the histogram in its packed form (block indexes).
+    public func encodePacked(into w: inout ByteWriter) {
+        w.writeVarint(receivedCount)
+        w.writeVarint(weightedSumMicros)
+        histogram.encodePacked(into: &w)
+    }
+
+    public init(decodingPacked r: inout ByteReader) throws(ByteReaderError) {
+        receivedCount = try r.readVarint()
+        weightedSumMicros = try r.readVarint()
+        histogram = try LatencyHistogram(decodingPacked: &r)
+    }
 }

@@ -1,13 +1,14 @@
 import LapstatCore
 
 /// A block file: one sealed, immutable block of samples from one writer, stored as
-/// LZ4-compressed columns plus an index with a latency summary per series.
+/// entropy-coded columns (each kept LZ4-compressed when that makes it smaller) plus an index
+/// with a latency summary per series.
 ///
 /// Design constraints:
 /// - Immutable once renamed into place; a writer never appends, so a reader never sees a
 ///   block change under it. Files are written as `*.partial`, fsync'd, then renamed.
 /// - Queries for counts and quantiles read only the footer and the index (series summaries
-///   with histograms); columns are decompressed only for `exact=1`, raw export, a block
+///   with histograms); columns are decoded only for `exact=1`, raw export, a block
 ///   that straddles the query window, or a series holding a batch counted in another block.
 /// - The index and every column have a CRC-32C, and the 8-byte header's fields must hold
 ///   their only valid values. A truncated or corrupted file is reported with its path and
@@ -21,24 +22,30 @@ import LapstatCore
 ///     ┌───────────────────────────────┐ 0
 ///     │ "LAPS" │ version u16 │ 0 u16  │ header, 8 bytes
 ///     ├───────────────────────────────┤ 8
-///     │ column 0 (LZ4 block)          │ timestamps: per series, zig-zag Δ ms varints (first vs block min)
-///     │ column 1 (LZ4 block)          │ values: µs varints
-///     │ column 2 (LZ4 block)          │ weights: varints
+///     │ column 0 (LZ4 block or raw)   │ timestamps: per index entry, Rice-coded Δ ms (bits)
+///     │ column 1 (LZ4 block or raw)   │ values: per index entry, Huffman-coded bucket + offset (bits)
+///     │ column 2 (LZ4 block or raw)   │ weights: varints, only for entries with a weight other than 1
 ///     ├───────────────────────────────┤ index offset
 ///     │ index (uncompressed)          │ writer, sequence, time range, row count, batches, strings,
-///     │                               │ columns, series (with batch runs and summaries)
+///     │                               │ columns, series (with batch runs and packed summaries)
 ///     ├───────────────────────────────┤
 ///     │ index offset u64 │ index length u64 │ index CRC-32C u32 │ "LAPE" │ footer, 24 bytes
 ///     └───────────────────────────────┘
 ///
 /// Rows are ordered by series (in `SeriesKey` order), then by batch (the batch's position in
 /// the block's batch list), then by timestamp. Each series is one contiguous row range made
-/// of one run per batch; timestamps rise within a run and may fall between runs, hence
-/// signed deltas.
+/// of one run per batch; timestamps rise within a run and may fall between runs, hence a
+/// signed difference for each run's first row.
+///
+/// The columns hold no code tables: an entry's value code is built from its summary
+/// histogram and its timestamp code from its time span and row count, both in the index
+/// (see ColumnCoding.swift), and an entry whose summary counts as many samples as rows has
+/// only weights of 1, which are not stored. Version 3; files of version 2 (varint columns)
+/// are rejected like any other unknown version.
 public enum BlockFile {
     public static let magic: [UInt8] = Array("LAPS".utf8)
     public static let footerMagic: [UInt8] = Array("LAPE".utf8)
-    public static let version: UInt16 = 2
+    public static let version: UInt16 = 3
     public static let headerSize = 8
     public static let footerSize = 24
     static let maxIndexEntries = 1 << 24
@@ -51,9 +58,18 @@ public enum BlockColumn: UInt8, CaseIterable, Sendable {
     case weights = 2
 }
 
-/// Where one compressed column lives in the file.
+/// How a column's bytes are stored: LZ4 when that made them smaller, else as they are (the
+/// bit-packed columns are close to random and LZ4 rarely shrinks them).
+public enum ColumnStorage: UInt8, Sendable {
+    case raw = 0
+    case lz4 = 1
+}
+
+/// Where one column lives in the file. `compressedLength` is the stored length, which for a
+/// raw column equals `rawLength`.
 public struct ColumnExtent: Sendable, Equatable {
     public var column: BlockColumn
+    public var storage: ColumnStorage
     public var offset: UInt64
     public var compressedLength: UInt64
     public var rawLength: UInt64
@@ -165,27 +181,14 @@ extension BlockFile {
         out.writeFixed(version)
         out.writeFixed(UInt16(0))
 
-        // Column encodings: varints of deltas/values, then LZ4 over the varint bytes.
-        // Timestamps rise within a batch run but may fall between runs: zig-zag deltas.
-        var ts = ByteWriter(capacity: rows.timestamps.count * 2)
-        for s in series {
-            var previous = minTs
-            for row in s.rowRange {
-                ts.writeSignedVarint(rows.timestamps[row] &- previous)
-                previous = rows.timestamps[row]
-            }
-        }
-        var vs = ByteWriter(capacity: rows.values.count * 3)
-        for v in rows.values { vs.writeVarint(v) }
-        var ws = ByteWriter(capacity: rows.weights.count)
-        for w in rows.weights { ws.writeVarint(UInt64(w)) }
-
         var extents: [ColumnExtent] = []
-        for (column, raw) in [(BlockColumn.timestamps, ts.bytes), (.values, vs.bytes), (.weights, ws.bytes)] {
+        for (column, raw) in try encodeColumns(series: series, rows: rows) {
             let compressed = try LZ4.compress(raw)
-            extents.append(ColumnExtent(column: column, offset: UInt64(out.count), compressedLength: UInt64(compressed.count),
-                                        rawLength: UInt64(raw.count), checksum: CRC32C.checksum(compressed)))
-            out.writeBytes(compressed)
+            let storage: ColumnStorage = compressed.count < raw.count ? .lz4 : .raw
+            let stored = storage == .lz4 ? compressed : raw
+            extents.append(ColumnExtent(column: column, storage: storage, offset: UInt64(out.count), compressedLength: UInt64(stored.count),
+                                        rawLength: UInt64(raw.count), checksum: CRC32C.checksum(stored)))
+            out.writeBytes(stored)
         }
 
         let indexOffset = out.count
@@ -210,6 +213,7 @@ extension BlockFile {
         index.writeVarint(UInt64(extents.count))
         for e in extents {
             index.writeByte(e.column.rawValue)
+            index.writeByte(e.storage.rawValue)
             index.writeVarint(e.offset)
             index.writeVarint(e.compressedLength)
             index.writeVarint(e.rawLength)
@@ -220,14 +224,14 @@ extension BlockFile {
             for r in ref { index.writeVarint(r) }
             index.writeVarint(UInt64(s.firstRow))
             index.writeVarint(UInt64(s.rowCount))
-            index.writeSignedVarint(s.minTimestamp - minTs)
-            index.writeVarint(UInt64(s.maxTimestamp - s.minTimestamp))
+            index.writeSignedVarint(s.minTimestamp &- minTs)
+            index.writeVarint(UInt64(bitPattern: s.maxTimestamp &- s.minTimestamp))
             index.writeVarint(UInt64(s.batchRuns.count))
             for run in s.batchRuns {
                 index.writeVarint(UInt64(run.batch))
                 index.writeVarint(UInt64(run.rowCount))
             }
-            s.summary.encode(into: &index)
+            s.summary.encodePacked(into: &index)
         }
         out.writeBytes(index.bytes)
         out.writeFixed(UInt64(indexOffset))
@@ -235,6 +239,28 @@ extension BlockFile {
         out.writeFixed(CRC32C.checksum(index.bytes))
         out.writeBytes(footerMagic)
         return out.bytes
+    }
+
+    /// The raw (not yet LZ4-compressed) columns, in file order: see ColumnCoding.swift.
+    private static func encodeColumns(series: [BlockSeries], rows: BlockRows) throws(BlockEncodingError) -> [(BlockColumn, [UInt8])] {
+        var timestamps = BitWriter(capacity: rows.timestamps.count)
+        var values = BitWriter(capacity: rows.values.count * 2)
+        var weights = ByteWriter()
+        for s in series {
+            try TimestampCoding.encode(s, timestamps: rows.timestamps, into: &timestamps)
+            let code = ValueCode(s.summary.histogram)
+            for row in s.rowRange where !code.encode(rows.values[row], into: &values) {
+                throw BlockEncodingError("row \(row): value \(rows.values[row]) is in no bucket of its series' summary")
+            }
+            if s.hasOnlyUnitWeights {
+                for row in s.rowRange where rows.weights[row] != 1 {
+                    throw BlockEncodingError("row \(row): weight \(rows.weights[row]) in a series whose summary counts every row once")
+                }
+            } else {
+                for row in s.rowRange { weights.writeVarint(UInt64(rows.weights[row])) }
+            }
+        }
+        return [(.timestamps, timestamps.finish()), (.values, values.finish()), (.weights, weights.bytes)]
     }
 
     /// The batch list: a table of the distinct shim ids (fixed 8 bytes each: they are random),
@@ -324,7 +350,8 @@ extension BlockFile {
             for _ in 0..<columnCount {
                 let start = r.position
                 guard let column = BlockColumn(rawValue: try r.readByte()) else { throw corrupt(at(start), "unknown column id") }
-                let e = ColumnExtent(column: column, offset: try r.readVarint(), compressedLength: try r.readVarint(),
+                guard let storage = ColumnStorage(rawValue: try r.readByte()) else { throw corrupt(at(start), "unknown column storage") }
+                let e = ColumnExtent(column: column, storage: storage, offset: try r.readVarint(), compressedLength: try r.readVarint(),
                                      rawLength: try r.readVarint(), checksum: try r.readFixed(UInt32.self))
                 let end = e.offset.addingReportingOverflow(e.compressedLength)
                 guard e.offset >= UInt64(headerSize), !end.overflow, end.partialValue <= indexOffset else {
@@ -332,6 +359,9 @@ extension BlockFile {
                 }
                 // No LZ4 block is larger; this also keeps the length within Int.
                 guard e.rawLength <= UInt64(Int32.max) else { throw corrupt(at(start), "column \(column) raw length out of range") }
+                guard storage == .lz4 || e.rawLength == e.compressedLength else {
+                    throw corrupt(at(start), "raw column \(column) with a stored length unlike its raw length")
+                }
                 columns.append(e)
             }
             let seriesCount = try r.readCount(max: min(maxIndexEntries, r.remaining))
@@ -367,7 +397,7 @@ extension BlockFile {
                     runs.append(BatchRun(batch: batch, rowCount: count))
                     runRows += count
                 }
-                let summary = try LatencySummary(decoding: &r)
+                let summary = try LatencySummary(decodingPacked: &r)
                 guard firstRow == nextRow, runRows == rows, summary.receivedCount == UInt64(rows) else {
                     throw corrupt(at(start), "series rows \(firstRow)+\(rows) do not follow row \(nextRow) or disagree with its batch runs (\(runRows)) or summary")
                 }
@@ -416,47 +446,62 @@ extension BlockFile {
     /// Decompresses and decodes every column, verifying checksums and row counts.
     public static func readRows(_ file: [UInt8], index: BlockIndex, path: String) throws(BlockCorruption) -> BlockRows {
         func corrupt(_ offset: UInt64, _ reason: String) -> BlockCorruption { BlockCorruption(path: path, offset: Int(offset), reason: reason) }
-        func column(_ c: BlockColumn) throws(BlockCorruption) -> ByteReader {
+        func extent(_ c: BlockColumn) throws(BlockCorruption) -> ColumnExtent {
             guard let e = index.columns.first(where: { $0.column == c }) else { throw corrupt(0, "column \(c) missing") }
+            return e
+        }
+        func column(_ c: BlockColumn) throws(BlockCorruption) -> [UInt8] {
+            let e = try extent(c)
             // The index was verified against a file of its own size; this one may differ.
             let end = e.offset.addingReportingOverflow(e.compressedLength)
             guard !end.overflow, end.partialValue <= UInt64(file.count) else {
                 throw corrupt(e.offset, "column \(c) extends past the end of the file")
             }
-            let compressed = file[Int(e.offset)..<Int(e.offset + e.compressedLength)]
-            let crc = CRC32C.checksum(compressed)
+            let stored = file[Int(e.offset)..<Int(e.offset + e.compressedLength)]
+            let crc = CRC32C.checksum(stored)
             guard crc == e.checksum else { throw corrupt(e.offset, "column \(c) checksum mismatch (stored \(e.checksum), computed \(crc))") }
+            if e.storage == .raw { return Array(stored) }
             do {
-                return ByteReader(try LZ4.decompress(compressed, rawLength: Int(e.rawLength)))
+                return try LZ4.decompress(stored, rawLength: Int(e.rawLength))
             } catch { throw corrupt(e.offset, "column \(c): \(error)") }
         }
         var rows = BlockRows(timestamps: [], values: [], weights: [], batches: index.batches)
         rows.timestamps.reserveCapacity(index.rowCount)
         rows.values.reserveCapacity(index.rowCount)
         rows.weights.reserveCapacity(index.rowCount)
-        var ts = try column(.timestamps)
-        var vs = try column(.values)
-        var ws = try column(.weights)
-        do {
-            for s in index.series {
-                var previous = index.minTimestamp
-                for _ in 0..<s.rowCount {
-                    previous &+= try ts.readSignedVarint()
-                    rows.timestamps.append(previous)
+        var timestamps = BitReader(try column(.timestamps))
+        var values = BitReader(try column(.values))
+        var weights = ByteReader(try column(.weights))
+        for s in index.series {
+            guard TimestampCoding.decode(s, from: &timestamps, into: &rows.timestamps) else {
+                throw corrupt(try extent(.timestamps).offset, "timestamp outside its series' time range")
+            }
+            let code = ValueCode(s.summary.histogram)
+            for _ in 0..<s.rowCount { rows.values.append(code.decode(from: &values)) }
+            if s.hasOnlyUnitWeights {
+                rows.weights.append(contentsOf: repeatElement(1, count: s.rowCount))
+            } else {
+                do {
+                    for _ in 0..<s.rowCount {
+                        let w = try weights.readVarint()
+                        guard w >= 1, w <= UInt64(UInt32.max) else { throw corrupt(try extent(.weights).offset, "weight \(w) out of range") }
+                        rows.weights.append(UInt32(w))
+                    }
+                } catch let e as BlockCorruption {
+                    throw e
+                } catch {
+                    throw corrupt(try extent(.weights).offset, "weights: \(error)")
                 }
             }
-            for _ in 0..<index.rowCount {
-                rows.values.append(try vs.readVarint())
-                let w = try ws.readVarint()
-                guard w >= 1, w <= UInt64(UInt32.max) else { throw corrupt(0, "weight \(w) out of range") }
-                rows.weights.append(UInt32(w))
-            }
-        } catch let e as BlockCorruption {
-            throw e
-        } catch {
-            throw corrupt(0, "column data: \(error)")
         }
-        guard ts.isAtEnd, vs.isAtEnd, ws.isAtEnd else { throw corrupt(0, "columns hold more rows than the index") }
+        guard !timestamps.overran, !values.overran else { throw corrupt(0, "columns hold fewer rows than the index") }
+        guard timestamps.isAtPaddedEnd, values.isAtPaddedEnd, weights.isAtEnd else { throw corrupt(0, "columns hold more rows than the index") }
         return rows
     }
+}
+
+extension BlockSeries {
+    /// Whether every row has weight 1: the summary then counts (weighted) as many samples as
+    /// it received, as weights are at least 1. Such an entry stores no weights.
+    var hasOnlyUnitWeights: Bool { summary.receivedCount == summary.histogram.totalCount }
 }
