@@ -89,6 +89,7 @@ nonisolated(unsafe) var scratchBits = BitWriter()
 
 let parser = LineParser(defaultApp: "x")
 nonisolated(unsafe) var parseCache = LineParser.StringCache()
+nonisolated(unsafe) var benchInterner = SeriesInterner()
 let benchmarks: [Benchmark] = [
     Benchmark(name: "parse line (datagram of 40)", items: 40 * 250) {
         var out: [Sample] = []
@@ -102,6 +103,18 @@ let benchmarks: [Benchmark] = [
     },
     // What the StatsD input does: one string cache kept across datagrams, so request, app
     // and tag strings repeat from it instead of being built per line.
+    Benchmark(name: "parse line into rows (shim inputs)", items: 40 * 250) {
+        var out = SampleRows()
+        out.reserveCapacity(40)
+        var errors = LineErrorCounts()
+        for _ in 0..<250 {
+            out.removeAll(keepingCapacity: true)
+            datagram.withUnsafeBytes {
+                parser.parseLines($0, receivedAtMillis: 0, into: &out, interner: &benchInterner, errors: &errors)
+            }
+            sink &+= UInt64(out.count)
+        }
+    },
     Benchmark(name: "parse line, cache kept (as StatsD input)", items: 40 * 250) {
         var out: [Sample] = []
         out.reserveCapacity(40)

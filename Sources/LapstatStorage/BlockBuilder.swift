@@ -43,12 +43,19 @@ public struct BlockBuilder {
         let batch = batchIDs.count
         batchIDs.append(frame.id)
         if openedAtMillis == nil && frame.sampleCount > 0 { openedAtMillis = nowMillis }
-        // Group the frame's rows by its local series first, so each series key is hashed
-        // once per frame rather than once per row.
-        var rowsBySeries = [[Int]](repeating: [], count: frame.series.count)
-        for i in 0..<frame.sampleCount { rowsBySeries[Int(frame.seriesIndex[i])].append(i) }
-        for (local, rows) in rowsBySeries.enumerated() where !rows.isEmpty {
-            series[frame.series[local], default: SeriesRows()].append(rows, of: frame, batch: batch)
+        // Group the frame's rows by its local series first (a counting sort into one array),
+        // so each series key is hashed once per frame rather than once per row.
+        var start = [Int](repeating: 0, count: frame.series.count + 1)
+        for i in frame.seriesIndex { start[Int(i) + 1] += 1 }
+        for local in 0..<frame.series.count { start[local + 1] += start[local] }
+        var next = start
+        var grouped = [Int](repeating: 0, count: frame.sampleCount)
+        for (row, i) in frame.seriesIndex.enumerated() {
+            grouped[next[Int(i)]] = row
+            next[Int(i)] += 1
+        }
+        for local in 0..<frame.series.count where start[local] < start[local + 1] {
+            series[frame.series[local], default: SeriesRows()].append(grouped[start[local]..<start[local + 1]], of: frame, batch: batch)
         }
         rowCount += frame.sampleCount
         return true
@@ -75,7 +82,10 @@ public struct BlockBuilder {
             var runStart = 0
             let ordered = s.runs.map { run -> [Int] in
                 defer { runStart += run.rowCount }
-                return (runStart..<(runStart + run.rowCount)).sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
+                let rows = runStart..<(runStart + run.rowCount)
+                // Apps and tailed files mostly emit in time order: check before sorting.
+                if zip(rows, rows.dropFirst()).allSatisfy({ s.timestamps[$0] <= s.timestamps[$1] }) { return Array(rows) }
+                return rows.sorted { (s.timestamps[$0], $0) < (s.timestamps[$1], $1) }
             }
             var cursors = [Int](repeating: 0, count: s.runs.count)
             while let m = zip(ordered, cursors).compactMap({ $1 < $0.count ? Self.minute(of: s.timestamps[$0[$1]]) : nil }).min() {
@@ -122,7 +132,7 @@ public struct BlockBuilder {
 }
 
 extension BlockBuilder.SeriesRows {
-    mutating func append(_ rows: [Int], of frame: BatchFrame, batch: Int) {
+    mutating func append(_ rows: ArraySlice<Int>, of frame: BatchFrame, batch: Int) {
         for i in rows {
             let v = frame.values[i], w = frame.weights[i]
             timestamps.append(frame.timestamps[i])
