@@ -325,13 +325,18 @@ public struct LatencyHistogram: Sendable, Equatable {
 
     /// Appends the encoding described at the top of this file.
     public func encode(into writer: inout ByteWriter) {
+        encodeHeader(into: &writer)
+        for c in counts { writer.writeVarint(c) }
+    }
+
+    /// The fields both encodings start with: totalCount, zeroCount, min, max, offset, n.
+    private func encodeHeader(into writer: inout ByteWriter) {
         writer.writeVarint(totalCount)
         writer.writeVarint(zeroCount)
         writer.writeVarint(isEmpty ? 0 : minMicros)
         writer.writeVarint(isEmpty ? 0 : maxMicros)
         writer.writeSignedVarint(Int64(offset))
         writer.writeVarint(UInt64(counts.count))
-        for c in counts { writer.writeVarint(c) }
     }
 
     /// The packed form, used inside block indexes where histograms are most of the bytes:
@@ -342,12 +347,7 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// non-empty bucket followed by the gamma code of its count. Empty buckets cost nothing,
     /// and a count of 1 costs one bit. The same checks as for the plain encoding apply.
     public func encodePacked(into writer: inout ByteWriter) {
-        writer.writeVarint(totalCount)
-        writer.writeVarint(zeroCount)
-        writer.writeVarint(isEmpty ? 0 : minMicros)
-        writer.writeVarint(isEmpty ? 0 : maxMicros)
-        writer.writeSignedVarint(Int64(offset))
-        writer.writeVarint(UInt64(counts.count))
+        encodeHeader(into: &writer)
         guard !counts.isEmpty else { return }
         var bits = BitWriter(capacity: counts.count)
         var previous = 0

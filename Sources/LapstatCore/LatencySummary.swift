@@ -34,28 +34,16 @@ public struct LatencySummary: Sendable, Equatable {
         histogram.merge(other.histogram)
     }
 
-    public func encode(into w: inout ByteWriter) {
+    /// `packed`: the histogram in its packed form (block indexes), else the plain one.
+    public func encode(into w: inout ByteWriter, packed: Bool = false) {
         w.writeVarint(receivedCount)
         w.writeVarint(weightedSumMicros)
-        histogram.encode(into: &w)
+        if packed { histogram.encodePacked(into: &w) } else { histogram.encode(into: &w) }
     }
 
-    public init(decoding r: inout ByteReader) throws(ByteReaderError) {
+    public init(decoding r: inout ByteReader, packed: Bool = false) throws(ByteReaderError) {
         receivedCount = try r.readVarint()
         weightedSumMicros = try r.readVarint()
-        histogram = try LatencyHistogram(decoding: &r)
-    }
-
-    /// As `encode`, with the histogram in its packed form (block indexes).
-    public func encodePacked(into w: inout ByteWriter) {
-        w.writeVarint(receivedCount)
-        w.writeVarint(weightedSumMicros)
-        histogram.encodePacked(into: &w)
-    }
-
-    public init(decodingPacked r: inout ByteReader) throws(ByteReaderError) {
-        receivedCount = try r.readVarint()
-        weightedSumMicros = try r.readVarint()
-        histogram = try LatencyHistogram(decodingPacked: &r)
+        histogram = packed ? try LatencyHistogram(decodingPacked: &r) : try LatencyHistogram(decoding: &r)
     }
 }

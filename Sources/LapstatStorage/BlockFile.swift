@@ -231,7 +231,7 @@ extension BlockFile {
                 index.writeVarint(UInt64(run.batch))
                 index.writeVarint(UInt64(run.rowCount))
             }
-            s.summary.encodePacked(into: &index)
+            s.summary.encode(into: &index, packed: true)
         }
         out.writeBytes(index.bytes)
         out.writeFixed(UInt64(indexOffset))
@@ -397,7 +397,7 @@ extension BlockFile {
                     runs.append(BatchRun(batch: batch, rowCount: count))
                     runRows += count
                 }
-                let summary = try LatencySummary(decodingPacked: &r)
+                let summary = try LatencySummary(decoding: &r, packed: true)
                 guard firstRow == nextRow, runRows == rows, summary.receivedCount == UInt64(rows) else {
                     throw corrupt(at(start), "series rows \(firstRow)+\(rows) do not follow row \(nextRow) or disagree with its batch runs (\(runRows)) or summary")
                 }
