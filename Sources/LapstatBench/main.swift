@@ -116,7 +116,7 @@ let benchmarks: [Benchmark] = [
         var errors = LineErrorCounts()
         for _ in 0..<250 {
             out.removeAll(keepingCapacity: true)
-            datagram.withUnsafeBytes {
+            _ = datagram.withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: 0, into: &out, interner: &benchInterner, errors: &errors)
             }
             sink &+= UInt64(out.count)

@@ -218,17 +218,21 @@ public struct LineParser: Sendable {
         }
     }
 
-    /// As above, into columns: each accepted line becomes a row whose series is numbered by
+    /// As above, into rows: each accepted line becomes a row whose series is numbered by
     /// `interner`, so no String is built for a series seen before. The inputs' hot path.
+    /// Stops after `maxLines` lines (a tailer's chunk) and returns the offset after the last
+    /// line it took, `bytes.count` when it took them all.
+    @discardableResult
     public func parseLines(
-        _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
+        _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64, maxLines: Int = Int.max,
         into rows: inout SampleRows, interner: inout SeriesInterner, errors: inout LineErrorCounts
-    ) {
+    ) -> Int {
         var start = 0
         let n = bytes.count
-        while start < n {
+        var lines = 0
+        while start < n && lines < maxLines {
             let end = Self.find(UInt8(ascii: "\n"), in: bytes, from: start, to: n)
-            defer { start = end + 1 }
+            defer { start = end + 1; lines += 1 }
             guard let line = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) else { continue }
             switch fields(ofTrimmed: line, receivedAtMillis: now) {
             case .failure(let e): errors.add(e)
@@ -253,6 +257,7 @@ public struct LineParser: Sendable {
                 rows.append(SampleRow(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
             }
         }
+        return min(start, n)
     }
 
     public func parse(_ line: String, receivedAtMillis now: Int64) -> Result<Sample, LineError> {

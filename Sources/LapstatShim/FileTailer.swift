@@ -365,19 +365,10 @@ final class FileTailer: @unchecked Sendable {
         let now = Clock.nowMillis()
         var chunkStart = 0
         while chunkStart < lines.count {
-            // The end of the chunk: after its `maxLinesPerChunk`-th newline, or of the lines.
-            var end = chunkStart
-            for _ in 0..<Self.maxLinesPerChunk {
-                guard let nl = memchr(lines.baseAddress! + end, Int32(UInt8(ascii: "\n")), lines.count - end) else {
-                    end = lines.count
-                    break
-                }
-                end = lines.baseAddress!.distance(to: UnsafeRawPointer(nl)) + 1
-                if end == lines.count { break }
-            }
             var errors = LineErrorCounts()
-            parser.parseLines(UnsafeRawBufferPointer(rebasing: lines[chunkStart..<end]), receivedAtMillis: now,
-                              into: &rows, interner: &interner, errors: &errors)
+            let end = chunkStart + parser.parseLines(UnsafeRawBufferPointer(rebasing: lines[chunkStart...]), receivedAtMillis: now,
+                                                     maxLines: Self.maxLinesPerChunk, into: &rows, interner: &interner,
+                                                     errors: &errors)
             lineStart = base + Int64(end)
             queue.push(rows, names: interner.names, errors: errors, position: position(of: f))
             rows.removeAll(keepingCapacity: true)
@@ -391,7 +382,7 @@ final class FileTailer: @unchecked Sendable {
     private func flushPartial() {
         guard let f = file, !partial.isEmpty || skippingLongLine else { return }
         var errors = LineErrorCounts()
-        partial.withUnsafeBytes {
+        _ = partial.withUnsafeBytes {
             parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &rows, interner: &interner, errors: &errors)
         }
         partial.removeAll()

@@ -168,7 +168,7 @@ import Testing
             // inputs' path), the rows name the very same samples.
             var rows = SampleRows()
             var columnErrors = LineErrorCounts()
-            datagram.withUnsafeBytes {
+            _ = datagram.withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: now, into: &rows, interner: &interner, errors: &columnErrors)
             }
             let names = interner.names.snapshot.series

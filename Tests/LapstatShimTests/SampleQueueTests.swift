@@ -11,7 +11,7 @@ import LapstatCore
         mutating func push(_ lines: [String], to queue: SampleQueue, position: TailPosition? = nil) {
             var rows = SampleRows()
             var errors = LineErrorCounts()
-            Array(lines.joined(separator: "\n").utf8).withUnsafeBytes {
+            _ = Array(lines.joined(separator: "\n").utf8).withUnsafeBytes {
                 parser.parseLines($0, receivedAtMillis: 5, into: &rows, interner: &interner, errors: &errors)
             }
             queue.push(rows, names: interner.names, errors: errors, position: position)
