@@ -54,6 +54,7 @@ final class FrameSender: @unchecked Sendable {
     private var cache: [UInt64: [UInt8]] = [:]
     private var cacheBytes = 0
     private var uncommitted: [UInt64] = []
+    private var lastCommit: Int64 = 0
     private let totals: ShimTotals
     private var lastReport: Int64 = 0
     private(set) var counters = Counters()
@@ -91,7 +92,7 @@ final class FrameSender: @unchecked Sendable {
             // of the throughput of a tailed file), otherwise until the next frame is due; an
             // acknowledgement ends the wait early. At a steady 10K/s the loop so wakes about
             // twice per frame; a fixed 5 ms pause made it wake 300 times a second.
-            let busy = queue.pendingCount >= settings.batchSize || window.queuedCount > 0
+            let busy = queue.pendingCount >= settings.batchSize || window.queuedCount > 0 || !uncommitted.isEmpty
             let untilNextFrame = lastFlush + Int64(settings.batchDelayMilliseconds) - Clock.monotonicMillis()
             turn(receiveTimeout: busy ? 1 : Int32(clamping: max(1, untilNextFrame)))
         }
@@ -109,7 +110,11 @@ final class FrameSender: @unchecked Sendable {
 
     /// Steps 2–5 of the loop.
     private func turn(receiveTimeout: Int32) {
-        commit()
+        // Under a steady stream of full frames a turn takes about a millisecond; an fsync
+        // per turn was 7% of the pipeline's CPU (perf). Commit once 8 frames wait or 5 ms
+        // have passed since the last commit: a frame waits at most 5 ms more to be sent,
+        // and a quiet shim (one frame per 50 ms) still commits each frame at once.
+        if uncommitted.count >= 8 || Clock.monotonicMillis() - lastCommit >= 5 { commit() }
         sendDue()
         receiveAcknowledgements(timeout: receiveTimeout)
         queue.setDownstreamFull(spool.bytes >= spool.maxBytes / 10 * 9)
@@ -156,6 +161,7 @@ final class FrameSender: @unchecked Sendable {
     }
 
     private func commit() {
+        lastCommit = Clock.monotonicMillis()
         do {
             try spool.commit()
             for s in uncommitted { window.enqueue(s) }
