@@ -102,8 +102,15 @@ public struct LatencyHistogram: Sendable, Equatable {
         }
         cover(min(offset, other.offset), max(lastIndex, other.lastIndex))
         let shift = Int(other.offset - offset)
-        for (j, c) in other.counts.enumerated() where c > 0 {
-            counts[shift + j] += c
+        // A plain add over other's whole range, zeros included, through raw buffers: no
+        // per-element uniqueness or bounds checks and no branch, so it vectorizes. Queries
+        // merge thousands of summaries per request and this loop was most of their time.
+        // No bucket can wrap: each is at most totalCount, which was checked above.
+        counts.withUnsafeMutableBufferPointer { target in
+            other.counts.withUnsafeBufferPointer { source in
+                let range = UnsafeMutableBufferPointer(rebasing: target[shift..<(shift + source.count)])
+                for j in 0..<source.count { range[j] &+= source[j] }
+            }
         }
     }
 
@@ -161,13 +168,22 @@ public struct LatencyHistogram: Sendable, Equatable {
         counts[Int(index - offset)] += weight
     }
 
-    /// Grows the dense array with zeros so it spans `low...high`.
+    /// Grows the dense array with zeros so it spans `low...high`. Growing downwards builds
+    /// the whole new range in one allocation (a merge often extends both ends at once);
+    /// growing only upwards appends, which stays amortized O(1) for rising recorded values.
     private mutating func cover(_ low: Int32, _ high: Int32) {
         if low < offset {
-            counts.insert(contentsOf: repeatElement(0, count: Int(offset - low)), at: 0)
+            let top = max(high, lastIndex)
+            var grown = [UInt64](repeating: 0, count: Int(top - low) + 1)
+            let at = Int(offset - low)
+            grown.withUnsafeMutableBufferPointer { target in
+                counts.withUnsafeBufferPointer { source in
+                    _ = UnsafeMutableBufferPointer(rebasing: target[at..<(at + source.count)]).initialize(fromContentsOf: source)
+                }
+            }
+            counts = grown
             offset = low
-        }
-        if high > lastIndex {
+        } else if high > lastIndex {
             counts.append(contentsOf: repeatElement(0, count: Int(high - lastIndex)))
         }
     }
@@ -181,28 +197,92 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// it exact below ~92 µs where a bucket holds at most one integer. q <= 0 gives minMicros
     /// and q >= 1 maxMicros, both exact. nil when empty or q is NaN. Microseconds, as Double.
     public func quantile(_ q: Double) -> Double? {
-        guard !isEmpty, !q.isNaN else { return nil }
-        if q <= 0 { return Double(minMicros) }
-        if q >= 1 { return Double(maxMicros) }
-        let rank = Self.nearestRank(q, of: totalCount)
-        if rank <= zeroCount { return 0 }
+        guard !q.isNaN else { return nil }
+        var out: [Double?] = [nil]
+        quantiles(ascending: [q], into: &out)
+        return out[0]
+    }
+
+    /// `quantile(_:)` for each of `qs` in one pass over the buckets: `out[i]` is the
+    /// quantile `qs[i]` (nil when empty). `qs` must be ascending and hold no NaN; nearest
+    /// ranks rise with q, so each answer's bucket is at or after the previous one's. `out`
+    /// is overwritten (and resized to `qs.count`), so a caller answering many histograms
+    /// can reuse one buffer.
+    public func quantiles(ascending qs: [Double], into out: inout [Double?]) {
+        if out.count != qs.count { out = [Double?](repeating: nil, count: qs.count) }
+        guard !isEmpty else {
+            for i in out.indices { out[i] = nil }
+            return
+        }
+        // Answer the ends and the ranks that fall among the zeros first; `next` is then
+        // the first q whose rank lies in the buckets.
+        var next = 0
+        func rank(_ i: Int) -> UInt64 { Self.nearestRank(qs[i], of: totalCount) }
+        while next < qs.count {
+            let q = qs[next]
+            if q <= 0 {
+                out[next] = Double(minMicros)
+            } else if q >= 1 || rank(next) > zeroCount {
+                break
+            } else {
+                out[next] = 0
+            }
+            next += 1
+        }
+        var last = qs.count
+        while last > next && qs[last - 1] >= 1 {
+            last -= 1
+            out[last] = Double(maxMicros)
+        }
+        guard next < last else { return }
+        var wanted = rank(next)   // the rank of qs[next]
         var seen = zeroCount
-        for (j, c) in counts.enumerated() where c > 0 {
-            seen += c
-            if seen >= rank {
-                let index = offset + Int32(j)
-                let l = Self.lowerBound(ofBucket: index), u = Self.upperBound(ofBucket: index)
-                let estimate = 2 * l * u / (l + u)
-                // Every value in the bucket is an integer in [lowest, highest] (and within
-                // min/max), so clamping can only move the estimate closer to the true one.
-                let lowest = index == Self.minIndex ? 1 : Self.largestValue(inBucket: index - 1) + 1
-                let highest = Self.largestValue(inBucket: index)
-                let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
-                return min(max(estimate, floor), ceiling)
+        counts.withUnsafeBufferPointer { c in
+            var j = 0
+            while j < c.count {
+                // Whole runs of buckets that stay below the wanted rank are skipped with one
+                // (vectorized) sum: a summary spans hundreds of buckets, mostly far from the
+                // few that hold the answers.
+                let run = 16
+                if j + run <= c.count {
+                    var sum: UInt64 = 0
+                    for k in j..<(j + run) { sum &+= c[k] }   // cannot wrap: at most totalCount
+                    if seen + sum < wanted {
+                        seen += sum
+                        j += run
+                        continue
+                    }
+                }
+                seen += c[j]
+                // A rank is reached only on a non-empty bucket: the one before already
+                // fell short of it.
+                while seen >= wanted {
+                    out[next] = estimate(inBucket: offset + Int32(j))
+                    next += 1
+                    guard next < last else { return }
+                    wanted = rank(next)
+                }
+                j += 1
             }
         }
         // Unreachable while the counts add up to totalCount, which every initializer ensures.
-        return Double(maxMicros)
+        while next < last {
+            out[next] = Double(maxMicros)
+            next += 1
+        }
+    }
+
+    /// The quantile estimate for a rank that falls in bucket `index`: the bucket's harmonic
+    /// midpoint, clamped as `quantile(_:)` describes.
+    private func estimate(inBucket index: Int32) -> Double {
+        let l = Self.lowerBound(ofBucket: index), u = Self.upperBound(ofBucket: index)
+        let estimate = 2 * l * u / (l + u)
+        // Every value in the bucket is an integer in [lowest, highest] (and within
+        // min/max), so clamping can only move the estimate closer to the true one.
+        let lowest = index == Self.minIndex ? 1 : Self.largestValue(inBucket: index - 1) + 1
+        let highest = Self.largestValue(inBucket: index)
+        let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
+        return min(max(estimate, floor), ceiling)
     }
 
     /// k = max(1, ceil(q * total)) clamped to total. In Double because that is what q is;
