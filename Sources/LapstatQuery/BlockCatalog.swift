@@ -25,6 +25,10 @@ final class BlockCatalog: Sendable {
         var index: BlockIndex
         /// Batches of this block whose counted copy is in another block: skip their rows.
         var duplicates: Set<BatchID>
+        /// For each of `index.series`, its key's number in `BlockCatalog.seriesKeys`: the same
+        /// key has the same number in every block, so a query resolves each distinct series
+        /// once instead of hashing its strings for every index entry of every block.
+        var seriesNumbers: [Int32]
 
         var path: String { location.path }
     }
@@ -32,11 +36,31 @@ final class BlockCatalog: Sendable {
     struct State {
         var directory: BlockDirectory
         var registry = BatchRegistry()
+        /// Every series key seen in a loaded index, numbered in order of first sight. Only
+        /// grows: a number stays valid for as long as the catalog lives.
+        var seriesKeys: [SeriesKey] = []
+        var seriesNumber: [SeriesKey: Int32] = [:]
+        /// `Entry.seriesNumbers` per block id, worked out once when the block is first used.
+        var blockSeriesNumbers: [String: [Int32]] = [:]
 
         /// A block leaves (gone from disk, or set aside): its batches leave the registry, so
         /// a duplicate copy elsewhere becomes the counted one.
         mutating func forget(_ entry: BlockDirectory.Entry) {
             if let index = entry.index { registry.unregister(block: entry.location.id, batches: index.batches) }
+            blockSeriesNumbers[entry.location.id] = nil
+        }
+
+        mutating func seriesNumbers(of location: BlockLocation, _ index: BlockIndex) -> [Int32] {
+            if let known = blockSeriesNumbers[location.id] { return known }
+            let numbers = index.series.map { s in
+                if let n = seriesNumber[s.key] { return n }
+                let n = Int32(seriesKeys.count)
+                seriesKeys.append(s.key)
+                seriesNumber[s.key] = n
+                return n
+            }
+            blockSeriesNumbers[location.id] = numbers
+            return numbers
         }
     }
 
@@ -77,12 +101,16 @@ final class BlockCatalog: Sendable {
             for w in wanted {
                 guard let current = s.directory.entry(w.location), let index = current.index else { continue }
                 entries.append(Entry(location: w.location, index: index,
-                                     duplicates: s.registry.duplicateBatches(inBlock: w.location.id)))
+                                     duplicates: s.registry.duplicateBatches(inBlock: w.location.id),
+                                     seriesNumbers: s.seriesNumbers(of: w.location, index)))
             }
             return entries.sorted { $0.path < $1.path }
         }
     }
 
+    /// The keys `Entry.seriesNumbers` refer to (index = number). Read after `blocks` it
+    /// covers every entry that call returned.
+    var seriesKeys: [SeriesKey] { state.withLock { $0.seriesKeys } }
     /// Blocks set aside: path → reason.
     var corruptFiles: [String: String] { state.withLock { $0.directory.setAside } }
     var blockCount: Int { state.withLock { $0.directory.count } }

@@ -96,7 +96,7 @@ struct QueryAPI: Sendable {
         j.beginObject()
         j.field("error", message)
         j.endObject()
-        return HTTPResponse(status: status, text: j.text)
+        return HTTPResponse(status: status, body: j.bytes)
     }
 
     /// The share of each app's samples that is stored: the shims' latest totals, summed.
@@ -135,7 +135,7 @@ struct QueryAPI: Sendable {
         }
         j.endArray()
         j.endObject()
-        return HTTPResponse(text: j.text)
+        return HTTPResponse(body: j.bytes)
     }
 
     private func status() -> HTTPResponse {
@@ -156,6 +156,6 @@ struct QueryAPI: Sendable {
         }
         j.endArray()
         j.endObject()
-        return HTTPResponse(text: j.text)
+        return HTTPResponse(body: j.bytes)
     }
 }
