@@ -52,8 +52,8 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// Dense counts from the lowest to the highest non-empty bucket, as OTel's positive
     /// buckets. Both ends are always non-zero and `offset` is 0 when `counts` is empty, so the
     /// synthesized `==` compares contents rather than allocation history.
-    private var offset: Int32 = 0
-    private var counts: [UInt64] = []
+    fileprivate var offset: Int32 = 0
+    fileprivate var counts: [UInt64] = []
 
     public init() {}
 
@@ -110,6 +110,42 @@ public struct LatencyHistogram: Sendable, Equatable {
             other.counts.withUnsafeBufferPointer { source in
                 let range = UnsafeMutableBufferPointer(rebasing: target[shift..<(shift + source.count)])
                 for j in 0..<source.count { range[j] &+= source[j] }
+            }
+        }
+    }
+
+    /// Adds every observation of histogram `i` of `set`, reading only its non-empty
+    /// buckets: the same result as merging the histogram it was made from.
+    public mutating func merge(_ set: SparseHistograms, at i: Int) {
+        let other = set.headers[i]
+        guard other.totalCount > 0 else { return }
+        guard other.totalCount <= UInt64.max - totalCount else {
+            merge(set.histogram(at: i))   // the overflow path is merge's own
+            return
+        }
+        // Empty self needs no path of its own: min and max start at their identities, and
+        // the buckets are built from the sparse ones.
+        totalCount += other.totalCount
+        zeroCount += other.zeroCount
+        minMicros = min(minMicros, other.minMicros)
+        maxMicros = max(maxMicros, other.maxMicros)
+        guard other.bucketsStart < other.bucketsEnd else { return }
+        set.positions.withUnsafeBufferPointer { allPositions in
+            let positions = UnsafeBufferPointer(rebasing: allPositions[Int(other.bucketsStart)..<Int(other.bucketsEnd)])
+            let otherLast = other.offset + Int32(positions[positions.count - 1])
+            if counts.isEmpty {
+                offset = other.offset
+                counts = [UInt64](repeating: 0, count: Int(otherLast - other.offset) + 1)
+            } else {
+                cover(min(offset, other.offset), max(lastIndex, otherLast))
+            }
+            let shift = Int(other.offset - offset)
+            counts.withUnsafeMutableBufferPointer { target in
+                set.counts.withUnsafeBufferPointer { allCounts in
+                    let counts = allCounts.baseAddress! + Int(other.bucketsStart)
+                    // No bucket can wrap: each is at most totalCount, checked above.
+                    for k in 0..<positions.count { target[shift + Int(positions[k])] &+= counts[k] }
+                }
             }
         }
     }
@@ -497,5 +533,55 @@ extension LatencyHistogram: CustomStringConvertible {
         guard !isEmpty else { return "LatencyHistogram(empty)" }
         let range = counts.isEmpty ? "none" : "\(offset)...\(lastIndex)"
         return "LatencyHistogram(total: \(totalCount), zeros: \(zeroCount), min: \(minMicros), max: \(maxMicros), buckets: \(range))"
+    }
+}
+
+/// Histograms kept for merging into others over and over (a block index's entries, into
+/// a query's accumulators): each one's totals, and its non-empty buckets as (position,
+/// count) pairs, all of them in a few shared arrays. An entry of a few hundred samples spans
+/// hundreds of buckets but fills a fraction of them, so merging from here reads a fraction
+/// of the memory the dense counts take; and reading an entry copies only plain numbers,
+/// where a `LatencyHistogram` would be retained and released. A query merging thousands of
+/// entries is bound by exactly that memory traffic.
+public struct SparseHistograms: Sendable {
+    struct Header {
+        var totalCount: UInt64
+        var zeroCount: UInt64
+        var minMicros: UInt64
+        var maxMicros: UInt64
+        /// The index of the first non-empty bucket (0 without any).
+        var offset: Int32
+        /// This histogram's pairs: `positions[bucketsStart..<bucketsEnd]`, same in `counts`.
+        var bucketsStart: Int32
+        var bucketsEnd: Int32
+    }
+
+    fileprivate(set) var headers: [Header] = []
+    /// Bucket index minus the histogram's `offset`, for each non-empty bucket in order. A
+    /// histogram spans at most 4097 buckets, so a position fits 16 bits.
+    fileprivate(set) var positions: [UInt16] = []
+    fileprivate(set) var counts: [UInt64] = []
+
+    public init(_ histograms: some Sequence<LatencyHistogram>) {
+        for h in histograms {
+            let start = Int32(positions.count)
+            h.counts.withUnsafeBufferPointer { c in
+                for j in 0..<c.count where c[j] > 0 {
+                    positions.append(UInt16(j))
+                    counts.append(c[j])
+                }
+            }
+            headers.append(Header(totalCount: h.totalCount, zeroCount: h.zeroCount, minMicros: h.minMicros, maxMicros: h.maxMicros,
+                                  offset: h.offset, bucketsStart: start, bucketsEnd: Int32(positions.count)))
+        }
+    }
+
+    public var count: Int { headers.count }
+
+    /// Histogram `i` as it was made.
+    public func histogram(at i: Int) -> LatencyHistogram {
+        var h = LatencyHistogram()
+        h.merge(self, at: i)   // into an empty histogram nothing can overflow: a copy
+        return h
     }
 }

@@ -34,6 +34,13 @@ public struct LatencySummary: Sendable, Equatable {
         histogram.merge(other.histogram)
     }
 
+    /// Adds summary `i` of `set`, merging its histogram from the sparse buckets.
+    public mutating func merge(_ set: SparseSummaries, at i: Int) {
+        receivedCount &+= set.receivedCounts[i]
+        weightedSumMicros &+= set.weightedSums[i]
+        histogram.merge(set.histograms, at: i)
+    }
+
     public func encode(into w: inout ByteWriter) {
         w.writeVarint(receivedCount)
         w.writeVarint(weightedSumMicros)
@@ -44,5 +51,25 @@ public struct LatencySummary: Sendable, Equatable {
         receivedCount = try r.readVarint()
         weightedSumMicros = try r.readVarint()
         histogram = try LatencyHistogram(decoding: &r)
+    }
+}
+
+/// Summaries kept for merging into others over and over; see `SparseHistograms`.
+public struct SparseSummaries: Sendable {
+    public let receivedCounts: [UInt64]
+    fileprivate let weightedSums: [UInt64]
+    fileprivate let histograms: SparseHistograms
+
+    public init(_ summaries: [LatencySummary]) {
+        receivedCounts = summaries.map(\.receivedCount)
+        weightedSums = summaries.map(\.weightedSumMicros)
+        histograms = SparseHistograms(summaries.lazy.map(\.histogram))
+    }
+
+    public var count: Int { receivedCounts.count }
+
+    /// Summary `i` as it was made.
+    public func summary(at i: Int) -> LatencySummary {
+        LatencySummary(receivedCount: receivedCounts[i], weightedSumMicros: weightedSums[i], histogram: histograms.histogram(at: i))
     }
 }

@@ -25,10 +25,8 @@ final class BlockCatalog: Sendable {
         var index: BlockIndex
         /// Batches of this block whose counted copy is in another block: skip their rows.
         var duplicates: Set<BatchID>
-        /// For each of `index.series`, its key's number in `BlockCatalog.seriesKeys`: the same
-        /// key has the same number in every block, so a query resolves each distinct series
-        /// once instead of hashing its strings for every index entry of every block.
-        var seriesNumbers: [Int32]
+        /// What queries need of `index.series` in the form they use it, worked out once.
+        var prepared: PreparedIndex
 
         var path: String { location.path }
     }
@@ -40,18 +38,18 @@ final class BlockCatalog: Sendable {
         /// grows: a number stays valid for as long as the catalog lives.
         var seriesKeys: [SeriesKey] = []
         var seriesNumber: [SeriesKey: Int32] = [:]
-        /// `Entry.seriesNumbers` per block id, worked out once when the block is first used.
-        var blockSeriesNumbers: [String: [Int32]] = [:]
+        /// `Entry.prepared` per block id, worked out once when the block is first used.
+        var preparedIndexes: [String: PreparedIndex] = [:]
 
         /// A block leaves (gone from disk, or set aside): its batches leave the registry, so
         /// a duplicate copy elsewhere becomes the counted one.
         mutating func forget(_ entry: BlockDirectory.Entry) {
             if let index = entry.index { registry.unregister(block: entry.location.id, batches: index.batches) }
-            blockSeriesNumbers[entry.location.id] = nil
+            preparedIndexes[entry.location.id] = nil
         }
 
-        mutating func seriesNumbers(of location: BlockLocation, _ index: BlockIndex) -> [Int32] {
-            if let known = blockSeriesNumbers[location.id] { return known }
+        mutating func prepared(_ location: BlockLocation, _ index: BlockIndex) -> PreparedIndex {
+            if let known = preparedIndexes[location.id] { return known }
             let numbers = index.series.map { s in
                 if let n = seriesNumber[s.key] { return n }
                 let n = Int32(seriesKeys.count)
@@ -59,8 +57,9 @@ final class BlockCatalog: Sendable {
                 seriesNumber[s.key] = n
                 return n
             }
-            blockSeriesNumbers[location.id] = numbers
-            return numbers
+            let prepared = PreparedIndex(seriesNumbers: numbers, summaries: SparseSummaries(index.series.map(\.summary)))
+            preparedIndexes[location.id] = prepared
+            return prepared
         }
     }
 
@@ -102,13 +101,13 @@ final class BlockCatalog: Sendable {
                 guard let current = s.directory.entry(w.location), let index = current.index else { continue }
                 entries.append(Entry(location: w.location, index: index,
                                      duplicates: s.registry.duplicateBatches(inBlock: w.location.id),
-                                     seriesNumbers: s.seriesNumbers(of: w.location, index)))
+                                     prepared: s.prepared(w.location, index)))
             }
             return entries.sorted { $0.path < $1.path }
         }
     }
 
-    /// The keys `Entry.seriesNumbers` refer to (index = number). Read after `blocks` it
+    /// The keys `PreparedIndex.seriesNumbers` refer to (index = number). Read after `blocks` it
     /// covers every entry that call returned.
     var seriesKeys: [SeriesKey] { state.withLock { $0.seriesKeys } }
     /// Blocks set aside: path → reason.
@@ -139,4 +138,14 @@ final class BlockCatalog: Sendable {
             throw error
         }
     }
+}
+
+/// A block index's series as queries use them, parallel to `BlockIndex.series`.
+struct PreparedIndex: Sendable {
+    /// Each entry's key as its number in `BlockCatalog.seriesKeys`: the same key has the
+    /// same number in every block, so a query resolves each distinct series once instead of
+    /// hashing its strings for every index entry of every block.
+    var seriesNumbers: [Int32]
+    /// Each entry's summary with its non-empty buckets apart: what a query merges.
+    var summaries: SparseSummaries
 }

@@ -123,36 +123,39 @@ struct QueryEngine {
     func aggregate(_ q: QuantileQuery) throws -> [GroupKey: GroupResult] {
         let entries = catalog.blocks(from: q.from, to: q.to)
         var into = Aggregation(q, seriesKeys: catalog.seriesKeys)
-        for entry in entries {
-            var rows: BlockRows? = nil
-            // Through a buffer pointer, so reading an entry's times does not copy (and
-            // retain) its key strings, batch runs and histogram, thousands of times a query.
-            try entry.index.series.withUnsafeBufferPointer { series in
-                for i in series.indices {
-                    let seriesNumber = Int(entry.seriesNumbers[i])
-                    let group = into.group(ofSeries: seriesNumber)
-                    guard group >= 0 else { continue }
-                    let minTimestamp = series[i].minTimestamp, maxTimestamp = series[i].maxTimestamp
-                    guard maxTimestamp >= q.from, minTimestamp < q.to else { continue }
-                    let inside = minTimestamp >= q.from && maxTimestamp < q.to
-                        && into.step(of: minTimestamp) == into.step(of: maxTimestamp)
-                    // nil unless some of this series' rows are duplicates; its summary then counts too much.
-                    let counted = entry.duplicates.isEmpty ? nil : entry.index.countedRows(of: series[i], excluding: entry.duplicates)
-                    if inside && !q.exact && counted == nil {
-                        into.merge(series[i].summary, series: seriesNumber, group: group, step: into.step(of: minTimestamp))
-                        continue
-                    }
-                    if rows == nil { rows = try catalog.rows(of: entry) }
-                    for r in (counted ?? [series[i].rowRange]).joined() {
-                        let t = rows!.timestamps[r]
-                        guard t >= q.from, t < q.to else { continue }
-                        into.record(rows!.values[r], weight: rows!.weights[r], group: group, step: into.step(of: t))
-                    }
-                    into.finishRows(series: seriesNumber, group: group)
+        for entry in entries { try add(entry, into: &into) }
+        return into.results()
+    }
+
+    /// One block's index entries (or rows, where its summaries cannot answer) into `into`.
+    private func add(_ entry: BlockCatalog.Entry, into: inout Aggregation) throws {
+        let q = into.q
+        var rows: BlockRows? = nil
+        // Through a buffer pointer, so reading an entry's times does not copy (and retain)
+        // its key strings, batch runs and histogram, thousands of times a query.
+        try entry.index.series.withUnsafeBufferPointer { series in
+            for i in series.indices {
+                let seriesNumber = Int(entry.prepared.seriesNumbers[i])
+                let group = into.group(ofSeries: seriesNumber)
+                guard group >= 0 else { continue }
+                let minTimestamp = series[i].minTimestamp, maxTimestamp = series[i].maxTimestamp
+                guard maxTimestamp >= q.from, minTimestamp < q.to else { continue }
+                let inside = minTimestamp >= q.from && maxTimestamp < q.to && into.step(of: minTimestamp) == into.step(of: maxTimestamp)
+                // nil unless some of this series' rows are duplicates; its summary then counts too much.
+                let counted = entry.duplicates.isEmpty ? nil : entry.index.countedRows(of: series[i], excluding: entry.duplicates)
+                if inside && !q.exact && counted == nil {
+                    into.merge(entry.prepared.summaries, at: i, series: seriesNumber, group: group, step: into.step(of: minTimestamp))
+                    continue
                 }
+                if rows == nil { rows = try catalog.rows(of: entry) }
+                for r in (counted ?? [series[i].rowRange]).joined() {
+                    let t = rows!.timestamps[r]
+                    guard t >= q.from, t < q.to else { continue }
+                    into.record(rows!.values[r], weight: rows!.weights[r], group: group, step: into.step(of: t))
+                }
+                into.finishRows(series: seriesNumber, group: group)
             }
         }
-        return into.results()
     }
 
     /// Every counted row of the series `q` matches with a timestamp in [from, to), block by
@@ -272,11 +275,11 @@ struct Aggregation {
     }
 
     /// An index entry's summary, wholly inside one step of the window.
-    mutating func merge(_ summary: LatencySummary, series: Int, group: Int, step: Int) {
+    mutating func merge(_ summaries: SparseSummaries, at i: Int, series: Int, group: Int, step: Int) {
         let s = slot(group: group, step: step)
-        slots[s].summary.merge(summary)
+        slots[s].summary.merge(summaries, at: i)
         seriesCounted[series] = true
-        if !summary.isEmpty { groupHasSamples[group] = true }
+        if summaries.receivedCounts[i] > 0 { groupHasSamples[group] = true }
     }
 
     /// One row read from the columns, inside the window.
