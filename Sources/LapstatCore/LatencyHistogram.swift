@@ -101,16 +101,83 @@ public struct LatencyHistogram: Sendable, Equatable {
             return
         }
         cover(min(offset, other.offset), max(lastIndex, other.lastIndex))
+        addCounts(of: other)
+    }
+
+    /// Adds `other`'s bucket counts to buckets that already span them. A plain add over
+    /// other's whole range, zeros included, through raw buffers: no per-element uniqueness
+    /// or bounds checks and no branch, so it vectorizes. The caller has checked the totals,
+    /// so no bucket can wrap.
+    private mutating func addCounts(of other: LatencyHistogram) {
+        guard !other.counts.isEmpty else { return }
         let shift = Int(other.offset - offset)
-        // A plain add over other's whole range, zeros included, through raw buffers: no
-        // per-element uniqueness or bounds checks and no branch, so it vectorizes. Queries
-        // merge thousands of summaries per request and this loop was most of their time.
-        // No bucket can wrap: each is at most totalCount, which was checked above.
         counts.withUnsafeMutableBufferPointer { target in
             other.counts.withUnsafeBufferPointer { source in
                 let range = UnsafeMutableBufferPointer(rebasing: target[shift..<(shift + source.count)])
                 for j in 0..<source.count { range[j] &+= source[j] }
             }
+        }
+    }
+
+    /// Every histogram of `parts` merged, with the buckets allocated once for all of them
+    /// (merging one by one grows them, reallocating and copying, again and again). Equal
+    /// to merging them in turn. (Concrete collection types here and below: a generic
+    /// parameter would run unspecialized when called from another module.)
+    public init(merging parts: [LatencyHistogram]) {
+        self.init()
+        var total: UInt64 = 0, low = Int32.max, high = Int32.min
+        for p in parts {
+            let (sum, overflow) = total.addingReportingOverflow(p.totalCount)
+            guard !overflow else {
+                for p in parts { merge(p) }   // merge's own overflow path
+                return
+            }
+            total = sum
+            if !p.counts.isEmpty {
+                low = min(low, p.offset)
+                high = max(high, p.lastIndex)
+            }
+        }
+        if low <= high {
+            offset = low
+            counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
+        }
+        for p in parts where !p.isEmpty {
+            totalCount += p.totalCount
+            zeroCount += p.zeroCount
+            minMicros = min(minMicros, p.minMicros)
+            maxMicros = max(maxMicros, p.maxMicros)
+            addCounts(of: p)
+        }
+    }
+
+    /// `base` merged with every histogram `parts` names in `sets`, with the buckets
+    /// allocated once for all of them. Equal to merging them in turn.
+    public init(merging base: LatencyHistogram, _ parts: ArraySlice<SparseHistograms.Part>, in sets: [SparseHistograms]) {
+        self = base
+        sets.withUnsafeBufferPointer { sets in
+            var total = base.totalCount, overflow = false
+            var low = base.counts.isEmpty ? Int32.max : base.offset, high = base.counts.isEmpty ? Int32.min : base.lastIndex
+            for p in parts {
+                let set = Int(p.set), i = Int(p.index)
+                let (sum, o) = total.addingReportingOverflow(sets[set].headers[i].totalCount)
+                total = sum
+                overflow = overflow || o
+                if let span = sets[set].bucketSpan(at: i) {
+                    low = min(low, span.lowerBound)
+                    high = max(high, span.upperBound)
+                }
+            }
+            // On overflow the merges below grow as they go and drop weight as merge does.
+            if !overflow && low <= high {
+                if counts.isEmpty {
+                    offset = low
+                    counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
+                } else {
+                    cover(low, high)
+                }
+            }
+            for p in parts { merge(sets[Int(p.set)], at: Int(p.index)) }
         }
     }
 
@@ -577,6 +644,24 @@ public struct SparseHistograms: Sendable {
     }
 
     public var count: Int { headers.count }
+
+    /// Names histogram `index` of `sets[set]` for `LatencyHistogram(merging:_:in:)`.
+    public struct Part: Sendable {
+        public var set: Int32
+        public var index: Int32
+
+        public init(set: Int, index: Int) {
+            self.set = Int32(set)
+            self.index = Int32(index)
+        }
+    }
+
+    /// The first and last non-empty bucket of histogram `i`; nil when it has none.
+    func bucketSpan(at i: Int) -> ClosedRange<Int32>? {
+        let h = headers[i]
+        guard h.bucketsStart < h.bucketsEnd else { return nil }
+        return h.offset...(h.offset + Int32(positions[Int(h.bucketsEnd) - 1]))
+    }
 
     /// Histogram `i` as it was made.
     public func histogram(at i: Int) -> LatencyHistogram {

@@ -57,8 +57,8 @@ public struct LatencySummary: Sendable, Equatable {
 /// Summaries kept for merging into others over and over; see `SparseHistograms`.
 public struct SparseSummaries: Sendable {
     public let receivedCounts: [UInt64]
-    fileprivate let weightedSums: [UInt64]
-    fileprivate let histograms: SparseHistograms
+    public let weightedSums: [UInt64]
+    public let histograms: SparseHistograms
 
     public init(_ summaries: [LatencySummary]) {
         receivedCounts = summaries.map(\.receivedCount)

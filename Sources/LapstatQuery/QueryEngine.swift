@@ -130,6 +130,7 @@ struct QueryEngine {
     /// One block's index entries (or rows, where its summaries cannot answer) into `into`.
     private func add(_ entry: BlockCatalog.Entry, into: inout Aggregation) throws {
         let q = into.q
+        let block = into.addBlock(entry.prepared.summaries)
         var rows: BlockRows? = nil
         // Through a buffer pointer, so reading an entry's times does not copy (and retain)
         // its key strings, batch runs and histogram, thousands of times a query.
@@ -144,7 +145,7 @@ struct QueryEngine {
                 // nil unless some of this series' rows are duplicates; its summary then counts too much.
                 let counted = entry.duplicates.isEmpty ? nil : entry.index.countedRows(of: series[i], excluding: entry.duplicates)
                 if inside && !q.exact && counted == nil {
-                    into.merge(entry.prepared.summaries, at: i, series: seriesNumber, group: group, step: into.step(of: minTimestamp))
+                    into.merge(block: block, entry: i, series: seriesNumber, group: group, step: into.step(of: minTimestamp))
                     continue
                 }
                 if rows == nil { rows = try catalog.rows(of: entry) }
@@ -199,11 +200,13 @@ extension Substring {
     }
 }
 
-/// One `aggregate` call's running state. Each (group, step) has a slot, a summary that
-/// index entries merge into and rows are recorded into; a group's whole-window summary is
-/// the merge of its slots at the end (merging is exact and order-free, so this equals
-/// merging every entry into it as well, at a fraction of the merges). Series are resolved to
-/// groups by catalog number, once per distinct series, not per index entry.
+/// One `aggregate` call's running state. Each (group, step) has a slot: rows read from
+/// columns are recorded into its summary as they come, and the index entries it takes are
+/// listed and merged into it at the end, all at once, so its buckets are allocated once
+/// rather than grown entry by entry. A group's whole-window summary is the merge of its
+/// slots (merging is exact and order-free, so this equals merging every entry into it as
+/// well, at a fraction of the work). Series are resolved to groups by catalog number, once
+/// per distinct series, not per index entry.
 struct Aggregation {
     let q: QuantileQuery
     let seriesKeys: [SeriesKey]
@@ -226,6 +229,11 @@ struct Aggregation {
     private var slotTable: SlotTable
     private var slots: [StepPoint] = []
     private var slotGroup: [Int] = []
+    /// The index entries to merge at the end: each block's sparse summaries once, and for
+    /// each entry taken its slot and where it is.
+    private var blockSummaries: [SparseSummaries] = []
+    private var pendingSlot: [Int32] = []
+    private var pendingEntry: [SparseHistograms.Part] = []
 
     init(_ q: QuantileQuery, seriesKeys: [SeriesKey]) {
         self.q = q
@@ -274,12 +282,18 @@ struct Aggregation {
         }
     }
 
-    /// An index entry's summary, wholly inside one step of the window.
-    mutating func merge(_ summaries: SparseSummaries, at i: Int, series: Int, group: Int, step: Int) {
-        let s = slot(group: group, step: step)
-        slots[s].summary.merge(summaries, at: i)
+    /// A block whose entries `merge` may take next; returns its number for them.
+    mutating func addBlock(_ summaries: SparseSummaries) -> Int {
+        blockSummaries.append(summaries)
+        return blockSummaries.count - 1
+    }
+
+    /// Entry `i` of block `block` (its summary), wholly inside one step of the window.
+    mutating func merge(block: Int, entry i: Int, series: Int, group: Int, step: Int) {
+        pendingSlot.append(Int32(slot(group: group, step: step)))
+        pendingEntry.append(SparseHistograms.Part(set: block, index: i))
         seriesCounted[series] = true
-        if summaries.receivedCounts[i] > 0 { groupHasSamples[group] = true }
+        if blockSummaries[block].receivedCounts[i] > 0 { groupHasSamples[group] = true }
     }
 
     /// One row read from the columns, inside the window.
@@ -299,15 +313,50 @@ struct Aggregation {
         if groupHasSamples[group] { seriesCounted[series] = true }
     }
 
+    /// Merges the listed entries into their slots, each slot at once.
+    private mutating func mergePending() {
+        // The entries by slot (a counting sort): slot s takes bySlot[start[s]..<start[s + 1]].
+        var start = [Int](repeating: 0, count: slots.count + 1)
+        for s in pendingSlot { start[Int(s) + 1] += 1 }
+        for s in slots.indices { start[s + 1] += start[s] }
+        var next = start
+        var bySlot = pendingEntry
+        for (s, entry) in zip(pendingSlot, pendingEntry) {
+            bySlot[next[Int(s)]] = entry
+            next[Int(s)] += 1
+        }
+        let histograms = blockSummaries.map(\.histograms)
+        for s in slots.indices where start[s] < start[s + 1] {
+            let entries = bySlot[start[s]..<start[s + 1]]
+            let recorded = slots[s].summary
+            var received = recorded.receivedCount, weightedSum = recorded.weightedSumMicros
+            for e in entries {
+                received &+= blockSummaries[Int(e.set)].receivedCounts[Int(e.index)]
+                weightedSum &+= blockSummaries[Int(e.set)].weightedSums[Int(e.index)]
+            }
+            slots[s].summary = LatencySummary(receivedCount: received, weightedSumMicros: weightedSum,
+                                              histogram: LatencyHistogram(merging: recorded.histogram, entries, in: histograms))
+        }
+        pendingSlot = []
+        pendingEntry = []
+    }
+
     /// The non-empty groups, each with its points in time order (when stepped) and the
     /// merge of them as its summary.
-    func results() -> [GroupKey: GroupResult] {
+    mutating func results() -> [GroupKey: GroupResult] {
+        mergePending()
         var slotsOfGroup = [[Int]](repeating: [], count: groupKeys.count)
         for (s, group) in slotGroup.enumerated() { slotsOfGroup[group].append(s) }
         var byGroup = [GroupResult](repeating: GroupResult(), count: groupKeys.count)
         for group in groupKeys.indices {
             let own = slotsOfGroup[group].sorted { slots[$0].t < slots[$1].t }
-            for s in own { byGroup[group].summary.merge(slots[s].summary) }
+            var received: UInt64 = 0, weightedSum: UInt64 = 0
+            for s in own {
+                received &+= slots[s].summary.receivedCount
+                weightedSum &+= slots[s].summary.weightedSumMicros
+            }
+            byGroup[group].summary = LatencySummary(receivedCount: received, weightedSumMicros: weightedSum,
+                                                    histogram: LatencyHistogram(merging: own.map { slots[$0].summary.histogram }))
             if q.step != nil { byGroup[group].points = own.map { slots[$0] } }
             if q.exact { byGroup[group].rows = groupRows[group] }
         }

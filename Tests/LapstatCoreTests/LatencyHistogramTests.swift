@@ -349,13 +349,24 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
             let parts = (0..<Int.random(in: 1...12, using: &rng)).map { _ in randomHistogram(using: &rng) }
             let sparse = SparseHistograms(parts)
             #expect(sparse.count == parts.count)
-            var viaDense = randomHistogram(using: &rng), viaSparse = viaDense
+            let base = randomHistogram(using: &rng)
+            var viaDense = base, viaSparse = base
             for (i, part) in parts.enumerated() {
                 #expect(sparse.histogram(at: i) == part)
                 viaDense.merge(part)
                 viaSparse.merge(sparse, at: i)
                 #expect(viaSparse == viaDense)
             }
+            // All at once, from two sets, some parts twice, in any order.
+            let other = SparseHistograms([base] + parts.reversed())
+            var named = parts.indices.map { SparseHistograms.Part(set: 0, index: $0) } + [SparseHistograms.Part(set: 1, index: 0)]
+            named.shuffle(using: &rng)
+            let extra = named.prefix(2)
+            var expected = base
+            for p in named + extra { expected.merge(p.set == 0 ? parts[Int(p.index)] : base) }
+            #expect(LatencyHistogram(merging: base, ArraySlice(named + extra), in: [sparse, other]) == expected)
+            #expect(LatencyHistogram(merging: [base] + parts) == viaDense)
+            #expect(LatencyHistogram(merging: []) == LatencyHistogram())
         }
         // Past UInt64.max the sparse merge drops the same weight the dense one does.
         var a = LatencyHistogram(), b = LatencyHistogram()
@@ -366,6 +377,8 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
         var viaSparse = a
         viaSparse.merge(SparseHistograms([b]), at: 0)
         #expect(viaSparse == merged(a, b))
+        #expect(LatencyHistogram(merging: a, [SparseHistograms.Part(set: 0, index: 0)], in: [SparseHistograms([b])]) == merged(a, b))
+        #expect(LatencyHistogram(merging: [a, b, b]) == merged(merged(a, b), b))
     }
 
     @Test func summariesMergeFromSparseAsTheyAre() {
