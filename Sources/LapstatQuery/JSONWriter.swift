@@ -10,6 +10,9 @@ struct JSONWriter {
 
     var text: String { String(decoding: bytes, as: UTF8.self) }
 
+    /// `capacity`: the expected length in bytes, so a large answer is not copied as it grows.
+    init(reservingCapacity capacity: Int = 0) { bytes.reserveCapacity(capacity) }
+
     private mutating func separate() {
         if needsComma[needsComma.count - 1] { bytes.append(UInt8(ascii: ",")) }
         needsComma[needsComma.count - 1] = true
@@ -43,6 +46,30 @@ struct JSONWriter {
         } else {
             bytes.append(contentsOf: d.description.utf8)
         }
+    }
+
+    /// Exactly what `value(Double(n) / 1000)` writes (ms from whole µs), without the
+    /// general shortest-round-trip formatting. Below 2^50 µs (~36 years) Doubles near
+    /// n / 1000 are less than 0.00025 apart, so the Double holds n / 1000 to within
+    /// 0.000125 and no other decimal with three or fewer places is within half a spacing:
+    /// its shortest form is n's digits with the point three places in, without trailing
+    /// zeros (whole numbers as integers, below 1 with a leading "0"). Larger n take the
+    /// general path, where the spacing grows past that.
+    mutating func value(thousandths n: UInt64) {
+        guard n < 1 << 50 else { return value(Double(n) / 1000) }
+        separate()
+        let whole = n / 1000, fraction = n % 1000
+        Self.appendDecimal(whole, to: &bytes)
+        guard fraction != 0 else { return }
+        bytes.append(UInt8(ascii: "."))
+        var digits = fraction, count = 3
+        while digits % 10 == 0 { digits /= 10; count -= 1 }
+        // Leading zeros of the fraction (0.05 is "0.05"), then its remaining digits.
+        var leading = count
+        var rest = digits
+        while rest > 0 { rest /= 10; leading -= 1 }
+        for _ in 0..<leading { bytes.append(UInt8(ascii: "0")) }
+        Self.appendDecimal(digits, to: &bytes)
     }
 
     mutating func field(_ k: String, _ v: String) { key(k); value(v) }
@@ -88,6 +115,17 @@ struct JSONWriter {
 
     static func appendQuoted(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Keys and names rarely need escaping: then they are copied in one go.
+        var s = s
+        let copied = s.withUTF8 { utf8 in
+            guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) else { return false }
+            out.append(contentsOf: utf8)
+            return true
+        }
+        if copied {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         // Only `"`, `\` and control characters need escaping, and none of them is a byte of
         // a multi-byte UTF-8 sequence, so everything else is copied byte for byte.
         for u in s.utf8 {
