@@ -30,4 +30,9 @@ int lapstat_die_with_parent(void);
 /// Returns recvmsg's result (-1 with errno on failure). CMSG_* are macros, hence C.
 long lapstat_recv_counting_drops(int fd, void *buffer, unsigned long length, uint32_t *dropped);
 
+/// Sets glibc's malloc trim threshold and mmap threshold (bytes); <malloc.h>, where
+/// mallopt and its M_* names live, is not part of Swift's Glibc module. Returns 1 when
+/// both were set.
+int lapstat_set_malloc_thresholds(unsigned long trim, unsigned long mmap);
+
 #endif
