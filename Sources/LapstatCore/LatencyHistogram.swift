@@ -151,69 +151,104 @@ public struct LatencyHistogram: Sendable, Equatable {
         }
     }
 
-    /// `base` merged with every histogram `parts` names in `sets`, with the buckets
-    /// allocated once for all of them. Equal to merging them in turn.
-    public init(merging base: LatencyHistogram, _ parts: ArraySlice<SparseHistograms.Part>, in sets: [SparseHistograms]) {
-        self = base
+    /// Merges sparse histograms into several histograms at once: `histograms[t]` takes every
+    /// `parts[k]` with `targets[k] == t`, and ends equal to merging those in turn. Each
+    /// target's buckets are sized once for everything it takes (merging one by one grows
+    /// them, reallocating and copying, again and again), and each set's arrays are opened
+    /// once for all of its parts rather than copied (retained) per part.
+    public static func merge(_ parts: [SparseHistograms.Part], targets: [Int32], into histograms: inout [LatencyHistogram],
+                             from sets: [SparseHistograms]) {
+        precondition(parts.count == targets.count, "one target per part")
+        var total = histograms.map(\.totalCount)
+        var overflows = [Bool](repeating: false, count: histograms.count)
+        var low = histograms.map { $0.counts.isEmpty ? Int32.max : $0.offset }
+        var high = histograms.map { $0.counts.isEmpty ? Int32.min : $0.lastIndex }
+        // Parts by set (a counting sort): set s has partsBySet[setStart[s]..<setStart[s + 1]].
+        var setStart = [Int](repeating: 0, count: sets.count + 1)
         sets.withUnsafeBufferPointer { sets in
-            var total = base.totalCount, overflow = false
-            var low = base.counts.isEmpty ? Int32.max : base.offset, high = base.counts.isEmpty ? Int32.min : base.lastIndex
-            for p in parts {
-                let set = Int(p.set), i = Int(p.index)
-                let (sum, o) = total.addingReportingOverflow(sets[set].headers[i].totalCount)
-                total = sum
-                overflow = overflow || o
+            for (p, t) in zip(parts, targets) {
+                let t = Int(t), set = Int(p.set), i = Int(p.index)
+                let (sum, overflow) = total[t].addingReportingOverflow(sets[set].headers[i].totalCount)
+                total[t] = sum
+                if overflow { overflows[t] = true }
                 if let span = sets[set].bucketSpan(at: i) {
-                    low = min(low, span.lowerBound)
-                    high = max(high, span.upperBound)
+                    low[t] = min(low[t], span.lowerBound)
+                    high[t] = max(high[t], span.upperBound)
                 }
+                setStart[set + 1] += 1
             }
-            // On overflow the merges below grow as they go and drop weight as merge does.
-            if !overflow && low <= high {
-                if counts.isEmpty {
-                    offset = low
-                    counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
-                } else {
-                    cover(low, high)
-                }
-            }
-            for p in parts { merge(sets[Int(p.set)], at: Int(p.index)) }
         }
+        for s in sets.indices { setStart[s + 1] += setStart[s] }
+        var next = setStart
+        var partsBySet = [Int](repeating: 0, count: parts.count)
+        for (k, p) in parts.enumerated() {
+            partsBySet[next[Int(p.set)]] = k
+            next[Int(p.set)] += 1
+        }
+        for t in histograms.indices where !overflows[t] && low[t] <= high[t] {
+            if histograms[t].counts.isEmpty {
+                histograms[t].offset = low[t]
+                histograms[t].counts = [UInt64](repeating: 0, count: Int(high[t] - low[t]) + 1)
+            } else {
+                histograms[t].cover(low[t], high[t])
+            }
+        }
+        histograms.withUnsafeMutableBufferPointer { histograms in
+            sets.withUnsafeBufferPointer { sets in
+                for s in sets.indices where setStart[s] < setStart[s + 1] {
+                    sets[s].positions.withUnsafeBufferPointer { positions in
+                        sets[s].counts.withUnsafeBufferPointer { counts in
+                            for k in partsBySet[setStart[s]..<setStart[s + 1]] {
+                                let target = Int(targets[k])
+                                guard !overflows[target] else { continue }
+                                let header = sets[s].headers[Int(parts[k].index)]
+                                histograms[target].add(header, positions: positions, counts: counts)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Targets whose weight would pass UInt64.max: in turn, through merge's overflow path.
+        for (p, t) in zip(parts, targets) where overflows[Int(t)] { histograms[Int(t)].merge(sets[Int(p.set)], at: Int(p.index)) }
     }
 
     /// Adds every observation of histogram `i` of `set`, reading only its non-empty
     /// buckets: the same result as merging the histogram it was made from.
     public mutating func merge(_ set: SparseHistograms, at i: Int) {
         let other = set.headers[i]
-        guard other.totalCount > 0 else { return }
         guard other.totalCount <= UInt64.max - totalCount else {
             merge(set.histogram(at: i))   // the overflow path is merge's own
             return
         }
-        // Empty self needs no path of its own: min and max start at their identities, and
-        // the buckets are built from the sparse ones.
+        set.positions.withUnsafeBufferPointer { positions in
+            set.counts.withUnsafeBufferPointer { counts in add(other, positions: positions, counts: counts) }
+        }
+    }
+
+    /// Adds the sparse histogram `other`, whose pairs are `positions` and `counts` at
+    /// `other.bucketsStart..<other.bucketsEnd`, growing the buckets if they do not span it.
+    /// The caller has checked that the totals cannot overflow, so no bucket can wrap.
+    fileprivate mutating func add(_ other: SparseHistograms.Header, positions: UnsafeBufferPointer<UInt16>,
+                                  counts pairCounts: UnsafeBufferPointer<UInt64>) {
+        guard other.totalCount > 0 else { return }
+        // Empty self needs no path of its own: min and max start at their identities.
         totalCount += other.totalCount
         zeroCount += other.zeroCount
         minMicros = min(minMicros, other.minMicros)
         maxMicros = max(maxMicros, other.maxMicros)
-        guard other.bucketsStart < other.bucketsEnd else { return }
-        set.positions.withUnsafeBufferPointer { allPositions in
-            let positions = UnsafeBufferPointer(rebasing: allPositions[Int(other.bucketsStart)..<Int(other.bucketsEnd)])
-            let otherLast = other.offset + Int32(positions[positions.count - 1])
-            if counts.isEmpty {
-                offset = other.offset
-                counts = [UInt64](repeating: 0, count: Int(otherLast - other.offset) + 1)
-            } else {
-                cover(min(offset, other.offset), max(lastIndex, otherLast))
-            }
-            let shift = Int(other.offset - offset)
-            counts.withUnsafeMutableBufferPointer { target in
-                set.counts.withUnsafeBufferPointer { allCounts in
-                    let counts = allCounts.baseAddress! + Int(other.bucketsStart)
-                    // No bucket can wrap: each is at most totalCount, checked above.
-                    for k in 0..<positions.count { target[shift + Int(positions[k])] &+= counts[k] }
-                }
-            }
+        let start = Int(other.bucketsStart), end = Int(other.bucketsEnd)
+        guard start < end else { return }
+        let otherLast = other.offset + Int32(positions[end - 1])
+        if counts.isEmpty {
+            offset = other.offset
+            counts = [UInt64](repeating: 0, count: Int(otherLast - other.offset) + 1)
+        } else {
+            cover(min(offset, other.offset), max(lastIndex, otherLast))
+        }
+        let shift = Int(other.offset - offset)
+        counts.withUnsafeMutableBufferPointer { target in
+            for k in start..<end { target[shift + Int(positions[k])] &+= pairCounts[k] }
         }
     }
 

@@ -315,27 +315,15 @@ struct Aggregation {
 
     /// Merges the listed entries into their slots, each slot at once.
     private mutating func mergePending() {
-        // The entries by slot (a counting sort): slot s takes bySlot[start[s]..<start[s + 1]].
-        var start = [Int](repeating: 0, count: slots.count + 1)
-        for s in pendingSlot { start[Int(s) + 1] += 1 }
-        for s in slots.indices { start[s + 1] += start[s] }
-        var next = start
-        var bySlot = pendingEntry
-        for (s, entry) in zip(pendingSlot, pendingEntry) {
-            bySlot[next[Int(s)]] = entry
-            next[Int(s)] += 1
+        var histograms = slots.map(\.summary.histogram)
+        LatencyHistogram.merge(pendingEntry, targets: pendingSlot, into: &histograms, from: blockSummaries.map(\.histograms))
+        var received = slots.map(\.summary.receivedCount), weightedSum = slots.map(\.summary.weightedSumMicros)
+        for (e, s) in zip(pendingEntry, pendingSlot) {
+            received[Int(s)] &+= blockSummaries[Int(e.set)].receivedCounts[Int(e.index)]
+            weightedSum[Int(s)] &+= blockSummaries[Int(e.set)].weightedSums[Int(e.index)]
         }
-        let histograms = blockSummaries.map(\.histograms)
-        for s in slots.indices where start[s] < start[s + 1] {
-            let entries = bySlot[start[s]..<start[s + 1]]
-            let recorded = slots[s].summary
-            var received = recorded.receivedCount, weightedSum = recorded.weightedSumMicros
-            for e in entries {
-                received &+= blockSummaries[Int(e.set)].receivedCounts[Int(e.index)]
-                weightedSum &+= blockSummaries[Int(e.set)].weightedSums[Int(e.index)]
-            }
-            slots[s].summary = LatencySummary(receivedCount: received, weightedSumMicros: weightedSum,
-                                              histogram: LatencyHistogram(merging: recorded.histogram, entries, in: histograms))
+        for s in slots.indices {
+            slots[s].summary = LatencySummary(receivedCount: received[s], weightedSumMicros: weightedSum[s], histogram: histograms[s])
         }
         pendingSlot = []
         pendingEntry = []

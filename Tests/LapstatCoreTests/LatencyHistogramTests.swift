@@ -357,14 +357,19 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
                 viaSparse.merge(sparse, at: i)
                 #expect(viaSparse == viaDense)
             }
-            // All at once, from two sets, some parts twice, in any order.
+            // From two sets, in any order.
             let other = SparseHistograms([base] + parts.reversed())
             var named = parts.indices.map { SparseHistograms.Part(set: 0, index: $0) } + [SparseHistograms.Part(set: 1, index: 0)]
             named.shuffle(using: &rng)
-            let extra = named.prefix(2)
-            var expected = base
-            for p in named + extra { expected.merge(p.set == 0 ? parts[Int(p.index)] : base) }
-            #expect(LatencyHistogram(merging: base, ArraySlice(named + extra), in: [sparse, other]) == expected)
+            // Into several targets at once, parts spread over them (none for the last), some
+            // parts twice.
+            let all = named + named.prefix(2)
+            let targets = all.indices.map { _ in Int32(rng.below(3)) }
+            var many = [base, LatencyHistogram(), parts[0], base]
+            var expectedMany = many
+            for (p, t) in zip(all, targets) { expectedMany[Int(t)].merge(p.set == 0 ? parts[Int(p.index)] : base) }
+            LatencyHistogram.merge(all, targets: targets, into: &many, from: [sparse, other])
+            #expect(many == expectedMany)
             #expect(LatencyHistogram(merging: [base] + parts) == viaDense)
             #expect(LatencyHistogram(merging: []) == LatencyHistogram())
         }
@@ -377,7 +382,10 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
         var viaSparse = a
         viaSparse.merge(SparseHistograms([b]), at: 0)
         #expect(viaSparse == merged(a, b))
-        #expect(LatencyHistogram(merging: a, [SparseHistograms.Part(set: 0, index: 0)], in: [SparseHistograms([b])]) == merged(a, b))
+        var targets = [a, a]
+        LatencyHistogram.merge([SparseHistograms.Part(set: 0, index: 0), SparseHistograms.Part(set: 0, index: 0)], targets: [0, 1],
+                               into: &targets, from: [SparseHistograms([b])])
+        #expect(targets == [merged(a, b), merged(a, b)])
         #expect(LatencyHistogram(merging: [a, b, b]) == merged(merged(a, b), b))
     }
 
