@@ -380,27 +380,30 @@ public struct LatencyHistogram: Sendable, Equatable {
             while j < c.count {
                 // Whole runs of buckets that stay below the wanted rank are skipped with one
                 // (vectorized) sum: a summary spans hundreds of buckets, mostly far from the
-                // few that hold the answers.
-                let run = 16
-                if j + run <= c.count {
+                // few that hold the answers. The run that reaches it is walked bucket by
+                // bucket (as is a short last run).
+                let run = 16, end = min(j + run, c.count)
+                if end - j == run {
                     var sum: UInt64 = 0
-                    for k in j..<(j + run) { sum &+= c[k] }   // cannot wrap: at most totalCount
+                    for k in 0..<run { sum &+= c[j + k] }   // cannot wrap: at most totalCount
                     if seen + sum < wanted {
                         seen += sum
-                        j += run
+                        j = end
                         continue
                     }
                 }
-                seen += c[j]
-                // A rank is reached only on a non-empty bucket: the one before already
-                // fell short of it.
-                while seen >= wanted {
-                    out[next] = estimate(inBucket: offset + Int32(j))
-                    next += 1
-                    guard next < last else { return }
-                    wanted = rank(next)
+                while j < end {
+                    seen += c[j]
+                    // A rank is reached only on a non-empty bucket: the one before already
+                    // fell short of it.
+                    while seen >= wanted {
+                        out[next] = estimate(inBucket: offset + Int32(j))
+                        next += 1
+                        guard next < last else { return }
+                        wanted = rank(next)
+                    }
+                    j += 1
                 }
-                j += 1
             }
         }
         // Unreachable while the counts add up to totalCount, which every initializer ensures.
