@@ -681,8 +681,6 @@ public struct SparseHistograms: Sendable {
         }
     }
 
-    public var count: Int { headers.count }
-
     /// Names histogram `index` of `sets[set]` for `LatencyHistogram(merging:_:in:)`.
     public struct Part: Sendable {
         public var set: Int32

@@ -34,13 +34,6 @@ public struct LatencySummary: Sendable, Equatable {
         histogram.merge(other.histogram)
     }
 
-    /// Adds summary `i` of `set`, merging its histogram from the sparse buckets.
-    public mutating func merge(_ set: SparseSummaries, at i: Int) {
-        receivedCount &+= set.receivedCounts[i]
-        weightedSumMicros &+= set.weightedSums[i]
-        histogram.merge(set.histograms, at: i)
-    }
-
     public func encode(into w: inout ByteWriter) {
         w.writeVarint(receivedCount)
         w.writeVarint(weightedSumMicros)
@@ -54,7 +47,9 @@ public struct LatencySummary: Sendable, Equatable {
     }
 }
 
-/// Summaries kept for merging into others over and over; see `SparseHistograms`.
+/// Summaries kept for merging into others over and over (a block index's entries), their
+/// histograms as `SparseHistograms`; `LatencyHistogram.merge(_:targets:into:from:)` merges
+/// the histograms and the caller adds up the counts and sums.
 public struct SparseSummaries: Sendable {
     public let receivedCounts: [UInt64]
     public let weightedSums: [UInt64]
@@ -64,12 +59,5 @@ public struct SparseSummaries: Sendable {
         receivedCounts = summaries.map(\.receivedCount)
         weightedSums = summaries.map(\.weightedSumMicros)
         histograms = SparseHistograms(summaries.lazy.map(\.histogram))
-    }
-
-    public var count: Int { receivedCounts.count }
-
-    /// Summary `i` as it was made.
-    public func summary(at i: Int) -> LatencySummary {
-        LatencySummary(receivedCount: receivedCounts[i], weightedSumMicros: weightedSums[i], histogram: histograms.histogram(at: i))
     }
 }

@@ -331,6 +331,7 @@ extension QueryAPI {
             j.key(qs.keys[i])
             // Quantiles are reported at the stored precision, 1 µs.
             if let micros = micros?.rounded() {
+                // Whole µs below 2^53 convert exactly; the rest (not a latency) the general way.
                 if micros < 0x1p53 { j.value(thousandths: UInt64(micros)) } else { j.value(micros / 1000) }
             } else {
                 j.value(Double.nan)
