@@ -2,6 +2,7 @@
 #include "CLapstatShims.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -79,4 +80,8 @@ long lapstat_recv_batch_counting_drops(int fd, void *buffer, unsigned long slot_
         }
     }
     return n;
+}
+
+int lapstat_set_malloc_thresholds(unsigned long trim, unsigned long mmap) {
+    return mallopt(M_TRIM_THRESHOLD, (int)trim) == 1 && mallopt(M_MMAP_THRESHOLD, (int)mmap) == 1;
 }

@@ -52,8 +52,8 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// Dense counts from the lowest to the highest non-empty bucket, as OTel's positive
     /// buckets. Both ends are always non-zero and `offset` is 0 when `counts` is empty, so the
     /// synthesized `==` compares contents rather than allocation history.
-    private var offset: Int32 = 0
-    private var counts: [UInt64] = []
+    fileprivate var offset: Int32 = 0
+    fileprivate var counts: [UInt64] = []
 
     public init() {}
 
@@ -101,9 +101,154 @@ public struct LatencyHistogram: Sendable, Equatable {
             return
         }
         cover(min(offset, other.offset), max(lastIndex, other.lastIndex))
+        addCounts(of: other)
+    }
+
+    /// Adds `other`'s bucket counts to buckets that already span them. A plain add over
+    /// other's whole range, zeros included, through raw buffers: no per-element uniqueness
+    /// or bounds checks and no branch, so it vectorizes. The caller has checked the totals,
+    /// so no bucket can wrap.
+    private mutating func addCounts(of other: LatencyHistogram) {
+        guard !other.counts.isEmpty else { return }
         let shift = Int(other.offset - offset)
-        for (j, c) in other.counts.enumerated() where c > 0 {
-            counts[shift + j] += c
+        counts.withUnsafeMutableBufferPointer { target in
+            other.counts.withUnsafeBufferPointer { source in
+                let range = UnsafeMutableBufferPointer(rebasing: target[shift..<(shift + source.count)])
+                for j in 0..<source.count { range[j] &+= source[j] }
+            }
+        }
+    }
+
+    /// Every histogram of `parts` merged, with the buckets allocated once for all of them
+    /// (merging one by one grows them, reallocating and copying, again and again). Equal
+    /// to merging them in turn. (Concrete collection types here and below: a generic
+    /// parameter would run unspecialized when called from another module.)
+    public init(merging parts: [LatencyHistogram]) {
+        self.init()
+        var total: UInt64 = 0, low = Int32.max, high = Int32.min
+        for p in parts {
+            let (sum, overflow) = total.addingReportingOverflow(p.totalCount)
+            guard !overflow else {
+                for p in parts { merge(p) }   // merge's own overflow path
+                return
+            }
+            total = sum
+            if !p.counts.isEmpty {
+                low = min(low, p.offset)
+                high = max(high, p.lastIndex)
+            }
+        }
+        if low <= high {
+            offset = low
+            counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
+        }
+        for p in parts where !p.isEmpty {
+            totalCount += p.totalCount
+            zeroCount += p.zeroCount
+            minMicros = min(minMicros, p.minMicros)
+            maxMicros = max(maxMicros, p.maxMicros)
+            addCounts(of: p)
+        }
+    }
+
+    /// Merges sparse histograms into several histograms at once: `histograms[t]` takes every
+    /// `parts[k]` with `targets[k] == t`, and ends equal to merging those in turn. Each
+    /// target's buckets are sized once for everything it takes (merging one by one grows
+    /// them, reallocating and copying, again and again), and each set's arrays are opened
+    /// once for all of its parts rather than copied (retained) per part.
+    public static func merge(_ parts: [SparseHistograms.Part], targets: [Int32], into histograms: inout [LatencyHistogram],
+                             from sets: [SparseHistograms]) {
+        precondition(parts.count == targets.count, "one target per part")
+        var total = histograms.map(\.totalCount)
+        var overflows = [Bool](repeating: false, count: histograms.count)
+        var low = histograms.map { $0.counts.isEmpty ? Int32.max : $0.offset }
+        var high = histograms.map { $0.counts.isEmpty ? Int32.min : $0.lastIndex }
+        // Parts by set (a counting sort): set s has partsBySet[setStart[s]..<setStart[s + 1]].
+        var setStart = [Int](repeating: 0, count: sets.count + 1)
+        sets.withUnsafeBufferPointer { sets in
+            for (p, t) in zip(parts, targets) {
+                let t = Int(t), set = Int(p.set), i = Int(p.index)
+                let (sum, overflow) = total[t].addingReportingOverflow(sets[set].headers[i].totalCount)
+                total[t] = sum
+                if overflow { overflows[t] = true }
+                if let span = sets[set].bucketSpan(at: i) {
+                    low[t] = min(low[t], span.lowerBound)
+                    high[t] = max(high[t], span.upperBound)
+                }
+                setStart[set + 1] += 1
+            }
+        }
+        for s in sets.indices { setStart[s + 1] += setStart[s] }
+        var next = setStart
+        var partsBySet = [Int](repeating: 0, count: parts.count)
+        for (k, p) in parts.enumerated() {
+            partsBySet[next[Int(p.set)]] = k
+            next[Int(p.set)] += 1
+        }
+        for t in histograms.indices where !overflows[t] && low[t] <= high[t] {
+            if histograms[t].counts.isEmpty {
+                histograms[t].offset = low[t]
+                histograms[t].counts = [UInt64](repeating: 0, count: Int(high[t] - low[t]) + 1)
+            } else {
+                histograms[t].cover(low[t], high[t])
+            }
+        }
+        histograms.withUnsafeMutableBufferPointer { histograms in
+            sets.withUnsafeBufferPointer { sets in
+                for s in sets.indices where setStart[s] < setStart[s + 1] {
+                    sets[s].positions.withUnsafeBufferPointer { positions in
+                        sets[s].counts.withUnsafeBufferPointer { counts in
+                            for k in partsBySet[setStart[s]..<setStart[s + 1]] {
+                                let target = Int(targets[k])
+                                guard !overflows[target] else { continue }
+                                let header = sets[s].headers[Int(parts[k].index)]
+                                histograms[target].add(header, positions: positions, counts: counts)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Targets whose weight would pass UInt64.max: in turn, through merge's overflow path.
+        for (p, t) in zip(parts, targets) where overflows[Int(t)] { histograms[Int(t)].merge(sets[Int(p.set)], at: Int(p.index)) }
+    }
+
+    /// Adds every observation of histogram `i` of `set`, reading only its non-empty
+    /// buckets: the same result as merging the histogram it was made from.
+    public mutating func merge(_ set: SparseHistograms, at i: Int) {
+        let other = set.headers[i]
+        guard other.totalCount <= UInt64.max - totalCount else {
+            merge(set.histogram(at: i))   // the overflow path is merge's own
+            return
+        }
+        set.positions.withUnsafeBufferPointer { positions in
+            set.counts.withUnsafeBufferPointer { counts in add(other, positions: positions, counts: counts) }
+        }
+    }
+
+    /// Adds the sparse histogram `other`, whose pairs are `positions` and `counts` at
+    /// `other.bucketsStart..<other.bucketsEnd`, growing the buckets if they do not span it.
+    /// The caller has checked that the totals cannot overflow, so no bucket can wrap.
+    fileprivate mutating func add(_ other: SparseHistograms.Header, positions: UnsafeBufferPointer<UInt16>,
+                                  counts pairCounts: UnsafeBufferPointer<UInt64>) {
+        guard other.totalCount > 0 else { return }
+        // Empty self needs no path of its own: min and max start at their identities.
+        totalCount += other.totalCount
+        zeroCount += other.zeroCount
+        minMicros = min(minMicros, other.minMicros)
+        maxMicros = max(maxMicros, other.maxMicros)
+        let start = Int(other.bucketsStart), end = Int(other.bucketsEnd)
+        guard start < end else { return }
+        let otherLast = other.offset + Int32(positions[end - 1])
+        if counts.isEmpty {
+            offset = other.offset
+            counts = [UInt64](repeating: 0, count: Int(otherLast - other.offset) + 1)
+        } else {
+            cover(min(offset, other.offset), max(lastIndex, otherLast))
+        }
+        let shift = Int(other.offset - offset)
+        counts.withUnsafeMutableBufferPointer { target in
+            for k in start..<end { target[shift + Int(positions[k])] &+= pairCounts[k] }
         }
     }
 
@@ -161,13 +306,22 @@ public struct LatencyHistogram: Sendable, Equatable {
         counts[Int(index - offset)] += weight
     }
 
-    /// Grows the dense array with zeros so it spans `low...high`.
+    /// Grows the dense array with zeros so it spans `low...high`. Growing downwards builds
+    /// the whole new range in one allocation (a merge often extends both ends at once);
+    /// growing only upwards appends, which stays amortized O(1) for rising recorded values.
     private mutating func cover(_ low: Int32, _ high: Int32) {
         if low < offset {
-            counts.insert(contentsOf: repeatElement(0, count: Int(offset - low)), at: 0)
+            let top = max(high, lastIndex)
+            var grown = [UInt64](repeating: 0, count: Int(top - low) + 1)
+            let at = Int(offset - low)
+            grown.withUnsafeMutableBufferPointer { target in
+                counts.withUnsafeBufferPointer { source in
+                    _ = UnsafeMutableBufferPointer(rebasing: target[at..<(at + source.count)]).initialize(fromContentsOf: source)
+                }
+            }
+            counts = grown
             offset = low
-        }
-        if high > lastIndex {
+        } else if high > lastIndex {
             counts.append(contentsOf: repeatElement(0, count: Int(high - lastIndex)))
         }
     }
@@ -181,27 +335,94 @@ public struct LatencyHistogram: Sendable, Equatable {
     /// it exact below ~92 µs where a bucket holds at most one integer. q <= 0 gives minMicros
     /// and q >= 1 maxMicros, both exact. nil when empty or q is NaN. Microseconds, as Double.
     public func quantile(_ q: Double) -> Double? {
-        guard !isEmpty, !q.isNaN else { return nil }
-        if q <= 0 { return Double(minMicros) }
-        if q >= 1 { return Double(maxMicros) }
-        let rank = Self.nearestRank(q, of: totalCount)
-        if rank <= zeroCount { return 0 }
+        guard !q.isNaN else { return nil }
+        var out: [Double?] = [nil]
+        quantiles(ascending: [q], into: &out)
+        return out[0]
+    }
+
+    /// `quantile(_:)` for each of `qs` in one pass over the buckets: `out[i]` is the
+    /// quantile `qs[i]` (nil when empty). `qs` must be ascending and hold no NaN; nearest
+    /// ranks rise with q, so each answer's bucket is at or after the previous one's. `out`
+    /// is overwritten (and resized to `qs.count`), so a caller answering many histograms
+    /// can reuse one buffer.
+    public func quantiles(ascending qs: [Double], into out: inout [Double?]) {
+        if out.count != qs.count { out = [Double?](repeating: nil, count: qs.count) }
+        guard !isEmpty else {
+            for i in out.indices { out[i] = nil }
+            return
+        }
+        // Answer the ends and the ranks that fall among the zeros first; `next` is then
+        // the first q whose rank lies in the buckets.
+        var next = 0
+        func rank(_ i: Int) -> UInt64 { Self.nearestRank(qs[i], of: totalCount) }
+        while next < qs.count {
+            let q = qs[next]
+            if q <= 0 {
+                out[next] = Double(minMicros)
+            } else if q >= 1 || rank(next) > zeroCount {
+                break
+            } else {
+                out[next] = 0
+            }
+            next += 1
+        }
+        var last = qs.count
+        while last > next && qs[last - 1] >= 1 {
+            last -= 1
+            out[last] = Double(maxMicros)
+        }
+        guard next < last else { return }
+        var wanted = rank(next)   // the rank of qs[next]
         var seen = zeroCount
-        for (j, c) in counts.enumerated() where c > 0 {
-            seen += c
-            if seen >= rank {
-                let index = offset + Int32(j)
-                let l = Self.lowerBound(ofBucket: index), u = Self.upperBound(ofBucket: index)
-                let estimate = 2 * l * u / (l + u)
-                // Every value in the bucket is an integer in [lowest, highest] (and within
-                // min/max), so clamping can only move the estimate closer to the true one.
-                let (lowest, highest) = Self.wholeMicros(inBucket: index)
-                let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
-                return min(max(estimate, floor), ceiling)
+        counts.withUnsafeBufferPointer { c in
+            var j = 0
+            while j < c.count {
+                // Whole runs of buckets that stay below the wanted rank are skipped with one
+                // (vectorized) sum: a summary spans hundreds of buckets, mostly far from the
+                // few that hold the answers. The run that reaches it is walked bucket by
+                // bucket (as is a short last run).
+                let run = 16, end = min(j + run, c.count)
+                if end - j == run {
+                    var sum: UInt64 = 0
+                    for k in 0..<run { sum &+= c[j + k] }   // cannot wrap: at most totalCount
+                    if seen + sum < wanted {
+                        seen += sum
+                        j = end
+                        continue
+                    }
+                }
+                while j < end {
+                    seen += c[j]
+                    // A rank is reached only on a non-empty bucket: the one before already
+                    // fell short of it.
+                    while seen >= wanted {
+                        out[next] = estimate(inBucket: offset + Int32(j))
+                        next += 1
+                        guard next < last else { return }
+                        wanted = rank(next)
+                    }
+                    j += 1
+                }
             }
         }
         // Unreachable while the counts add up to totalCount, which every initializer ensures.
-        return Double(maxMicros)
+        while next < last {
+            out[next] = Double(maxMicros)
+            next += 1
+        }
+    }
+
+    /// The quantile estimate for a rank that falls in bucket `index`: the bucket's harmonic
+    /// midpoint, clamped as `quantile(_:)` describes.
+    private func estimate(inBucket index: Int32) -> Double {
+        let l = Self.lowerBound(ofBucket: index), u = Self.upperBound(ofBucket: index)
+        let estimate = 2 * l * u / (l + u)
+        // Every value in the bucket is an integer in [lowest, highest] (and within
+        // min/max), so clamping can only move the estimate closer to the true one.
+        let (lowest, highest) = Self.wholeMicros(inBucket: index)
+        let floor = Double(max(lowest, minMicros)), ceiling = Double(min(highest, maxMicros))
+        return min(max(estimate, floor), ceiling)
     }
 
     /// k = max(1, ceil(q * total)) clamped to total. In Double because that is what q is;
@@ -498,5 +719,71 @@ extension LatencyHistogram: CustomStringConvertible {
         guard !isEmpty else { return "LatencyHistogram(empty)" }
         let range = counts.isEmpty ? "none" : "\(offset)...\(lastIndex)"
         return "LatencyHistogram(total: \(totalCount), zeros: \(zeroCount), min: \(minMicros), max: \(maxMicros), buckets: \(range))"
+    }
+}
+
+/// Histograms kept for merging into others over and over (a block index's entries, into
+/// a query's accumulators): each one's totals, and its non-empty buckets as (position,
+/// count) pairs, all of them in a few shared arrays. An entry of a few hundred samples spans
+/// hundreds of buckets but fills a fraction of them, so merging from here reads a fraction
+/// of the memory the dense counts take; and reading an entry copies only plain numbers,
+/// where a `LatencyHistogram` would be retained and released. A query merging thousands of
+/// entries is bound by exactly that memory traffic.
+public struct SparseHistograms: Sendable {
+    struct Header {
+        var totalCount: UInt64
+        var zeroCount: UInt64
+        var minMicros: UInt64
+        var maxMicros: UInt64
+        /// The index of the first non-empty bucket (0 without any).
+        var offset: Int32
+        /// This histogram's pairs: `positions[bucketsStart..<bucketsEnd]`, same in `counts`.
+        var bucketsStart: Int32
+        var bucketsEnd: Int32
+    }
+
+    fileprivate(set) var headers: [Header] = []
+    /// Bucket index minus the histogram's `offset`, for each non-empty bucket in order. A
+    /// histogram spans at most 4097 buckets, so a position fits 16 bits.
+    fileprivate(set) var positions: [UInt16] = []
+    fileprivate(set) var counts: [UInt64] = []
+
+    public init(_ histograms: some Sequence<LatencyHistogram>) {
+        for h in histograms {
+            let start = Int32(positions.count)
+            h.counts.withUnsafeBufferPointer { c in
+                for j in 0..<c.count where c[j] > 0 {
+                    positions.append(UInt16(j))
+                    counts.append(c[j])
+                }
+            }
+            headers.append(Header(totalCount: h.totalCount, zeroCount: h.zeroCount, minMicros: h.minMicros, maxMicros: h.maxMicros,
+                                  offset: h.offset, bucketsStart: start, bucketsEnd: Int32(positions.count)))
+        }
+    }
+
+    /// Names histogram `index` of `sets[set]` for `LatencyHistogram(merging:_:in:)`.
+    public struct Part: Sendable {
+        public var set: Int32
+        public var index: Int32
+
+        public init(set: Int, index: Int) {
+            self.set = Int32(set)
+            self.index = Int32(index)
+        }
+    }
+
+    /// The first and last non-empty bucket of histogram `i`; nil when it has none.
+    func bucketSpan(at i: Int) -> ClosedRange<Int32>? {
+        let h = headers[i]
+        guard h.bucketsStart < h.bucketsEnd else { return nil }
+        return h.offset...(h.offset + Int32(positions[Int(h.bucketsEnd) - 1]))
+    }
+
+    /// Histogram `i` as it was made.
+    public func histogram(at i: Int) -> LatencyHistogram {
+        var h = LatencyHistogram()
+        h.merge(self, at: i)   // into an empty histogram nothing can overflow: a copy
+        return h
     }
 }

@@ -47,3 +47,18 @@ public struct LatencySummary: Sendable, Equatable {
         histogram = packed ? try LatencyHistogram(decodingPacked: &r) : try LatencyHistogram(decoding: &r)
     }
 }
+
+/// Summaries kept for merging into others over and over (a block index's entries), their
+/// histograms as `SparseHistograms`; `LatencyHistogram.merge(_:targets:into:from:)` merges
+/// the histograms and the caller adds up the counts and sums.
+public struct SparseSummaries: Sendable {
+    public let receivedCounts: [UInt64]
+    public let weightedSums: [UInt64]
+    public let histograms: SparseHistograms
+
+    public init(_ summaries: [LatencySummary]) {
+        receivedCounts = summaries.map(\.receivedCount)
+        weightedSums = summaries.map(\.weightedSumMicros)
+        histograms = SparseHistograms(summaries.lazy.map(\.histogram))
+    }
+}

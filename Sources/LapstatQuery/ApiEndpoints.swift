@@ -11,15 +11,16 @@ extension QueryAPI {
 
     func quantilesResponse(_ p: [String: String]) throws -> HTTPResponse {
         let q = try QuantileQuery(parameters: p, requireQuantiles: true)
+        let quantiles = RequestedQuantiles(q.quantiles)
         return groupedResponse(q, try engine.aggregate(q)) { j, g in
             var g = g
             writeSummaryFields(&j, g.summary)
             j.field("rate", rate(g.summary.count, q.hasWindow ? q.to &- q.from : nil))
             if q.exact { g.rows.sort { $0.0 < $1.0 } }
-            writeQuantileFields(&j, q.quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
+            writeQuantileFields(&j, quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
             guard q.step != nil else { return }
-            writePoints(&j, q, g) { j, t, s in
-                writeQuantileFields(&j, q.quantiles, s, exactRows: q.exact ? g.pointRows[t, default: []].sorted { $0.0 < $1.0 } : nil)
+            writePoints(&j, q, g) { j, p in
+                writeQuantileFields(&j, quantiles, p.summary, exactRows: q.exact ? p.rows.sorted { $0.0 < $1.0 } : nil)
             }
         }
     }
@@ -66,10 +67,10 @@ extension QueryAPI {
         }) { j, g in
             j.field("count", g.summary.count)
             j.field("received", g.summary.receivedCount)
-            writePoints(&j, q, g) { j, _, s in
+            writePoints(&j, q, g) { j, p in
                 j.key("counts")
                 j.beginArray()
-                for c in layout.counts(s.histogram) { j.value(c) }
+                for c in layout.counts(p.summary.histogram) { j.value(c) }
                 j.endArray()
             }
         }
@@ -125,7 +126,7 @@ extension QueryAPI {
         }
         j.endArray()
         j.endObject()
-        return HTTPResponse(text: j.text)
+        return HTTPResponse(body: j.bytes)
     }
 
     // MARK: slo
@@ -159,8 +160,8 @@ extension QueryAPI {
             j.field("received", g.summary.receivedCount)
             SLOShare(g.summary, threshold: threshold, exactRows: q.exact ? g.rows : nil).write(&j)
             guard q.step != nil else { return }
-            writePoints(&j, q, g) { j, t, s in
-                SLOShare(s, threshold: threshold, exactRows: q.exact ? g.pointRows[t, default: []] : nil).write(&j)
+            writePoints(&j, q, g) { j, p in
+                SLOShare(p.summary, threshold: threshold, exactRows: q.exact ? p.rows : nil).write(&j)
             }
         }
     }
@@ -237,7 +238,8 @@ extension QueryAPI {
     /// series in group-key order.
     func groupedResponse(_ q: QuantileQuery, _ groups: [GroupKey: GroupResult], top: (inout JSONWriter) -> Void = { _ in },
                          fields: (inout JSONWriter, GroupResult) -> Void) -> HTTPResponse {
-        var j = JSONWriter()
+        // About what a group and a point take with three quantiles: one allocation for most answers.
+        var j = JSONWriter(reservingCapacity: 1024 + groups.values.reduce(0) { $0 + 400 + 128 * $1.points.count })
         j.beginObject()
         writeWindow(&j, q)
         j.key("group_by")
@@ -256,22 +258,21 @@ extension QueryAPI {
         }
         j.endArray()
         j.endObject()
-        return HTTPResponse(text: j.text)
+        return HTTPResponse(body: j.bytes)
     }
 
     /// `"points":[{"t","count","rate",<fields>}]`: the group's steps in time order, each with
     /// its weighted count and rate over the step's length.
     func writePoints(_ j: inout JSONWriter, _ q: QuantileQuery, _ g: GroupResult,
-                     fields: (inout JSONWriter, Int64, LatencySummary) -> Void) {
+                     fields: (inout JSONWriter, StepPoint) -> Void) {
         j.key("points")
         j.beginArray()
-        for t in g.points.keys.sorted() {
-            let s = g.points[t]!
+        for p in g.points {
             j.beginObject()
-            j.field("t", t)
-            j.field("count", s.count)
-            j.field("rate", rate(s.count, q.stepLength(t)))
-            fields(&j, t, s)
+            j.field("t", p.t)
+            j.field("count", p.summary.count)
+            j.field("rate", rate(p.summary.count, q.stepLength(p.t)))
+            fields(&j, p)
             j.endObject()
         }
         j.endArray()
@@ -312,19 +313,29 @@ extension QueryAPI {
     func writeSummaryFields(_ j: inout JSONWriter, _ s: LatencySummary) {
         j.field("count", s.count)
         j.field("received", s.receivedCount)
-        j.field("min", Double(s.histogram.minMicros) / 1000)
-        j.field("max", Double(s.histogram.maxMicros) / 1000)
-        j.field("sum", Double(s.weightedSumMicros) / 1000)
+        j.key("min")
+        j.value(thousandths: s.histogram.minMicros)
+        j.key("max")
+        j.value(thousandths: s.histogram.maxMicros)
+        j.key("sum")
+        j.value(thousandths: s.weightedSumMicros)
     }
 
-    func writeQuantileFields(_ j: inout JSONWriter, _ qs: [Double], _ s: LatencySummary, exactRows: [(UInt64, UInt32)]?) {
+    func writeQuantileFields(_ j: inout JSONWriter, _ qs: RequestedQuantiles, _ s: LatencySummary, exactRows: [(UInt64, UInt32)]?) {
+        var fromHistogram: [Double?] = []
+        if exactRows == nil { s.histogram.quantiles(ascending: qs.ascending, into: &fromHistogram) }
         j.key("quantiles")
         j.beginObject()
-        for q in qs {
-            let micros = exactRows.map { QueryEngine.exactQuantile($0, totalWeight: s.count, q) } ?? s.histogram.quantile(q)
-            j.key(JSONWriter.format(q))
+        for (i, q) in qs.requested.enumerated() {
+            let micros = exactRows.map { QueryEngine.exactQuantile($0, totalWeight: s.count, q) } ?? fromHistogram[qs.ascendingPosition[i]]
+            j.key(qs.keys[i])
             // Quantiles are reported at the stored precision, 1 µs.
-            if let micros { j.value(micros.rounded() / 1000) } else { j.value(Double.nan) }
+            if let micros = micros?.rounded() {
+                // Whole µs below 2^53 convert exactly; the rest (not a latency) the general way.
+                if micros < 0x1p53 { j.value(thousandths: UInt64(micros)) } else { j.value(micros / 1000) }
+            } else {
+                j.value(Double.nan)
+            }
         }
         j.endObject()
     }
@@ -428,5 +439,26 @@ enum ExportRow {
         out += "\""
         for ch in s { out += ch == "\"" ? "\"\"" : String(ch) }
         out += "\""
+    }
+}
+
+/// The quantiles an answer reports, prepared once for all its groups and points: each one's
+/// JSON key, and the ascending order in which a histogram finds them all in one pass.
+struct RequestedQuantiles {
+    /// In request order, as written.
+    let requested: [Double]
+    let keys: [String]
+    let ascending: [Double]
+    /// For each requested quantile, its place in `ascending`.
+    let ascendingPosition: [Int]
+
+    init(_ qs: [Double]) {
+        requested = qs
+        keys = qs.map(JSONWriter.format)
+        let order = qs.indices.sorted { qs[$0] < qs[$1] }
+        ascending = order.map { qs[$0] }
+        var position = [Int](repeating: 0, count: qs.count)
+        for (rank, i) in order.enumerated() { position[i] = rank }
+        ascendingPosition = position
     }
 }

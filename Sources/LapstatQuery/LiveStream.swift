@@ -109,11 +109,7 @@ enum LiveStream {
         }
     }
 
-    private static func quoted(_ s: String) -> String {
-        var out = ""
-        JSONWriter.appendQuoted(s, to: &out)
-        return out
-    }
+    private static func quoted(_ s: String) -> String { JSONWriter.quoted(s) }
 }
 
 extension QueryAPI {

@@ -236,6 +236,44 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
         #expect(upper <= 3000)          // never above the recorded max
     }
 
+    /// The one-pass answer for several q against the textbook scan, one q at a time, written
+    /// out here from the definition: first non-empty bucket whose cumulative count reaches
+    /// the nearest rank, its harmonic midpoint clamped to the whole µs it and min/max allow.
+    @Test func quantilesInOnePassMatchTheScanPerQuantile() {
+        func reference(_ h: LatencyHistogram, _ q: Double) -> Double? {
+            guard !h.isEmpty else { return nil }
+            if q <= 0 { return Double(h.minMicros) }
+            if q >= 1 { return Double(h.maxMicros) }
+            let rank = LatencyHistogram.nearestRank(q, of: h.totalCount)
+            if rank <= h.zeroCount { return 0 }
+            var seen = h.zeroCount
+            var answer: Double?
+            h.forEachBucket { index, c in
+                guard answer == nil else { return }
+                seen += c
+                guard seen >= rank else { return }
+                let l = LatencyHistogram.lowerBound(ofBucket: index), u = LatencyHistogram.upperBound(ofBucket: index)
+                let lowest = index == LatencyHistogram.minIndex ? 1 : LatencyHistogram.largestValue(inBucket: index - 1) + 1
+                let floor = Double(max(lowest, h.minMicros)), ceiling = Double(min(LatencyHistogram.largestValue(inBucket: index), h.maxMicros))
+                answer = min(max(2 * l * u / (l + u), floor), ceiling)
+            }
+            return answer
+        }
+        var rng = TestRandom(seed: 0x9A55)
+        let everyKind: [Double] = [-1, 0, 1e-9, 0.001, 0.25, 0.5, 0.5, 0.9, 0.99, 0.999, 0.999999, 1, 2]
+        var out: [Double?] = []
+        for _ in 0..<300 {
+            let h = randomHistogram(using: &rng)
+            let qs = (everyKind + (0..<5).map { _ in rng.unit() }).filter { _ in rng.unit() < 0.6 }.sorted()
+            h.quantiles(ascending: qs, into: &out)
+            #expect(out.count == qs.count)
+            for (q, answer) in zip(qs, out) {
+                #expect(answer == reference(h, q), "q \(q) of \(h)")
+                #expect(h.quantile(q) == answer)
+            }
+        }
+    }
+
     // MARK: count(atOrBelow:)
 
     @Test func countAtOrBelowCountsWholeBucketsOnly() {
@@ -317,6 +355,69 @@ fileprivate func compare(_ x: BigUInt, powerOfTwo p: Int) -> Int {
         #expect(merged(merged(zeros, high), low) == expected)
         #expect(merged(low, merged(high, zeros)) == expected)
         #expect(merged(zeros, zeros).zeroCount == 8)
+    }
+
+    @Test func mergingFromSparseEqualsMergingTheHistogram() {
+        var rng = TestRandom(seed: 0x5BA5)
+        for _ in 0..<20 {
+            let parts = (0..<Int.random(in: 1...12, using: &rng)).map { _ in randomHistogram(using: &rng) }
+            let sparse = SparseHistograms(parts)
+            let base = randomHistogram(using: &rng)
+            var viaDense = base, viaSparse = base
+            for (i, part) in parts.enumerated() {
+                #expect(sparse.histogram(at: i) == part)
+                viaDense.merge(part)
+                viaSparse.merge(sparse, at: i)
+                #expect(viaSparse == viaDense)
+            }
+            // From two sets, in any order.
+            let other = SparseHistograms([base] + parts.reversed())
+            var named = parts.indices.map { SparseHistograms.Part(set: 0, index: $0) } + [SparseHistograms.Part(set: 1, index: 0)]
+            named.shuffle(using: &rng)
+            // Into several targets at once, parts spread over them (none for the last), some
+            // parts twice.
+            let all = named + named.prefix(2)
+            let targets = all.indices.map { _ in Int32(rng.below(3)) }
+            var many = [base, LatencyHistogram(), parts[0], base]
+            var expectedMany = many
+            for (p, t) in zip(all, targets) { expectedMany[Int(t)].merge(p.set == 0 ? parts[Int(p.index)] : base) }
+            LatencyHistogram.merge(all, targets: targets, into: &many, from: [sparse, other])
+            #expect(many == expectedMany)
+            #expect(LatencyHistogram(merging: [base] + parts) == viaDense)
+            #expect(LatencyHistogram(merging: []) == LatencyHistogram())
+        }
+        // Past UInt64.max the sparse merge drops the same weight the dense one does.
+        var a = LatencyHistogram(), b = LatencyHistogram()
+        a.record(micros: 100, weight: 1 << 63)
+        b.record(micros: 0, weight: 1 << 62)
+        b.record(micros: 50, weight: 1 << 62)
+        b.record(micros: 1 << 30, weight: 1 << 62)
+        var viaSparse = a
+        viaSparse.merge(SparseHistograms([b]), at: 0)
+        #expect(viaSparse == merged(a, b))
+        var targets = [a, a]
+        LatencyHistogram.merge([SparseHistograms.Part(set: 0, index: 0), SparseHistograms.Part(set: 0, index: 0)], targets: [0, 1],
+                               into: &targets, from: [SparseHistograms([b])])
+        #expect(targets == [merged(a, b), merged(a, b)])
+        #expect(LatencyHistogram(merging: [a, b, b]) == merged(merged(a, b), b))
+    }
+
+    @Test func sparseSummariesKeepEverySummary() {
+        var rng = TestRandom(seed: 0x5C)
+        var summaries: [LatencySummary] = []
+        for _ in 0..<30 {
+            var s = LatencySummary()
+            for _ in 0..<[0, 1, 5, 200][Int.random(in: 0...3, using: &rng)] {
+                let sample = randomSample(using: &rng)
+                s.record(micros: sample.micros, weight: UInt32(sample.weight))
+            }
+            summaries.append(s)
+        }
+        let sparse = SparseSummaries(summaries)
+        for (i, s) in summaries.enumerated() {
+            #expect(LatencySummary(receivedCount: sparse.receivedCounts[i], weightedSumMicros: sparse.weightedSums[i],
+                                   histogram: sparse.histograms.histogram(at: i)) == s)
+        }
     }
 
     // MARK: Encoding

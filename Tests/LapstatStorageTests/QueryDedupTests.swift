@@ -57,7 +57,7 @@ import LapstatCore
                     #expect(stepped.mapValues(\.summary) == want)
                     for (key, group) in stepped {
                         var merged = LatencySummary()
-                        for point in group.points.values { merged.merge(point) }
+                        for point in group.points { merged.merge(point.summary) }
                         #expect(merged == want[key])
                     }
                 }

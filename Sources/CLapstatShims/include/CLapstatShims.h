@@ -34,4 +34,9 @@ int lapstat_die_with_parent(void);
 long lapstat_recv_batch_counting_drops(int fd, void *buffer, unsigned long slot_size, unsigned int slots,
                                        unsigned long *lengths, int wait, uint32_t *dropped);
 
+/// Sets glibc's malloc trim threshold and mmap threshold (bytes); <malloc.h>, where
+/// mallopt and its M_* names live, is not part of Swift's Glibc module. Returns 1 when
+/// both were set.
+int lapstat_set_malloc_thresholds(unsigned long trim, unsigned long mmap);
+
 #endif
