@@ -99,7 +99,6 @@ public struct BlockBuilder {
             }
             self.series[key] = target
         }
-        if openedAtMillis == nil && taken > 0 { openedAtMillis = 0 }
         rowCount += taken
         return taken
     }
