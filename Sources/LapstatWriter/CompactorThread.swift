@@ -16,6 +16,8 @@ final class CompactorThread: @unchecked Sendable {
     }
 
     func run(until shutdown: ShutdownSignal) {
+        // Merging is background work: the writer loop (acknowledgements) goes first for the CPU.
+        if !DedicatedThread.lowerCurrentPriority(to: 10) { Log.warn("compactor: cannot lower the thread's priority") }
         while !shutdown.isRequested {
             var merged = false
             do {
