@@ -194,6 +194,12 @@ import LapstatCore
         #expect(try answers() == before)
         #expect(try exportedRows() == rowCount)
         #expect(Compactor.removeReplacedBlocks(directory: dir + "/writer-1").isEmpty)
+        // Retried frames are still recognised as stored, by the running writer (its inputs
+        // gone) and by a restarted one (which knows only the merged block).
+        retries.refresh()
+        #expect(frames.allSatisfy { retries.isStored($0.id) })
+        let restarted = StoredBatches(dataDirectory: dir)
+        #expect(frames.allSatisfy { restarted.isStored($0.id) } && restarted.batchCount == frames.count)
     }
 
     /// A kill -9 while the merged block was being written leaves a `.partial`: removed at
