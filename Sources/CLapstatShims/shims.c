@@ -6,6 +6,9 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,6 +45,11 @@ void lapstat_set_thread_name(const char *name) {
     strncpy(truncated, name, sizeof truncated - 1);
     truncated[sizeof truncated - 1] = 0;
     pthread_setname_np(pthread_self(), truncated);
+}
+
+int lapstat_lower_thread_priority(int niceness) {
+    /* On Linux a nice value is per thread, addressed by its thread id. */
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), niceness);
 }
 
 int lapstat_die_with_parent(void) {

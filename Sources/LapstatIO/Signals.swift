@@ -91,4 +91,9 @@ public enum DedicatedThread {
     }
 
     public static func join(_ thread: pthread_t) { pthread_join(thread, nil) }
+
+    /// Lowers the calling thread's CPU priority to nice `niceness` (background work);
+    /// false if the kernel refused.
+    @discardableResult
+    public static func lowerCurrentPriority(to niceness: Int32) -> Bool { lapstat_lower_thread_priority(niceness) == 0 }
 }

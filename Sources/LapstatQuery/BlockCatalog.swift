@@ -72,7 +72,18 @@ final class BlockCatalog: Sendable {
     }
 
     /// Blocks whose time range meets [from, to), indexes loaded, in path order.
+    ///
+    /// A block listed but gone when its index is read was merged by its writer's compactor,
+    /// which renames the merged block into place before deleting the inputs: listing again
+    /// finds the merged block (bounded: a few attempts, then the block is left out).
     func blocks(from: Int64, to: Int64) -> [Entry] {
+        for _ in 0..<3 {
+            if let entries = blocksUnlessOneVanished(from: from, to: to) { return entries }
+        }
+        return blocksUnlessOneVanished(from: from, to: to, ignoringVanished: true)!
+    }
+
+    private func blocksUnlessOneVanished(from: Int64, to: Int64, ignoringVanished: Bool = false) -> [Entry]? {
         refresh()
         // The answer's path order is sorted here, on the names alone: sorting the entries
         // themselves moved their indexes and sets around, a few percent of a per-minute answer.
@@ -83,14 +94,18 @@ final class BlockCatalog: Sendable {
         // Read missing indexes outside the lock: other queries go on meanwhile.
         var loaded: [(BlockLocation, BlockIndex)] = []
         var failed: [(BlockLocation, String)] = []
+        var vanished = false
         for location in unread {
             do {
                 loaded.append((location, try BlockDirectory.readIndex(at: location.path)))
+            } catch let error as FileError where error.isNotFound {
+                vanished = true
             } catch {
                 failed.append((location, "\(error)"))
                 Log.error("skipping block: \(error)")
             }
         }
+        if vanished && !ignoringVanished { return nil }
         return state.withLock { s in
             // Path order, so which copy owns a batch does not depend on hash order.
             for (location, index) in loaded.sorted(by: { $0.0.path < $1.0.path })

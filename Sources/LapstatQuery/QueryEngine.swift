@@ -120,7 +120,21 @@ struct GroupKey: Hashable, Comparable {
 struct QueryEngine {
     let catalog: BlockCatalog
 
+    /// A block whose rows are needed may vanish after it was listed (its writer's compactor
+    /// merged it; the merged block was renamed into place first): the aggregation is then
+    /// done again from a fresh listing, a bounded number of times.
     func aggregate(_ q: QuantileQuery) throws -> [GroupKey: GroupResult] {
+        for attempt in 1... {
+            do {
+                return try aggregateOnce(q)
+            } catch let error as FileError where error.isNotFound && attempt < 3 {
+                continue
+            }
+        }
+        fatalError("unreachable")
+    }
+
+    private func aggregateOnce(_ q: QuantileQuery) throws -> [GroupKey: GroupResult] {
         let entries = catalog.blocks(from: q.from, to: q.to)
         var into = Aggregation(q, seriesKeys: catalog.seriesKeys)
         for entry in entries { try add(entry, into: &into) }

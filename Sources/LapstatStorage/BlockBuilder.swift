@@ -61,6 +61,48 @@ public struct BlockBuilder {
         return true
     }
 
+    /// Adds the rows of a sealed block (a compactor merging blocks), batch by batch: each of
+    /// its batches the builder does not hold yet is taken whole, with the rows the block's
+    /// runs give it, and a batch the builder already holds (a copy in an earlier input) is
+    /// skipped, rows and all, exactly as `append(_:nowMillis:)` skips a retried frame.
+    /// Returns how many rows were taken. Every copy of a batch holds the same rows, so the
+    /// sealed result holds each batch once, with the rows of any of its copies.
+    @discardableResult
+    public mutating func append(block series: [BlockSeries], rows: BlockRows) -> Int {
+        // The block's batch index → the builder's, nil for a batch taken before.
+        let mapped: [Int?] = rows.batches.map { id in
+            guard batchSet.insert(id).inserted else { return nil }
+            batchIDs.append(id)
+            return batchIDs.count - 1
+        }
+        var taken = 0
+        var entry = 0
+        while entry < series.count {
+            // A series' entries (one per minute) are consecutive; gather each batch's rows
+            // over all of them, so the batch forms one run in the builder, as a frame does.
+            let key = series[entry].key
+            var rowsOfBatch: [Int: [Int]] = [:]
+            while entry < series.count && series[entry].key == key {
+                var row = series[entry].firstRow
+                for run in series[entry].batchRuns {
+                    if let batch = mapped[run.batch] { rowsOfBatch[batch, default: []].append(contentsOf: row..<(row + run.rowCount)) }
+                    row += run.rowCount
+                }
+                entry += 1
+            }
+            guard !rowsOfBatch.isEmpty else { continue }
+            var target = self.series[key, default: SeriesRows()]
+            // Ascending batch index: runs stay in batch-list order, as the index requires.
+            for batch in rowsOfBatch.keys.sorted() {
+                target.append(rowsOfBatch[batch]!, of: rows, batch: batch)
+                taken += rowsOfBatch[batch]!.count
+            }
+            self.series[key] = target
+        }
+        rowCount += taken
+        return taken
+    }
+
     /// Sorts rows by series, batch and time and returns the block, leaving the builder empty.
     /// `rows.batches` is the block's batch list that the series' runs refer to.
     /// Index entries never span a minute of sample time: a series with rows in several
@@ -139,11 +181,25 @@ extension BlockBuilder.SeriesRows {
             values.append(v)
             weights.append(w)
         }
+        addRun(batch: batch, rowCount: rows.count)
+    }
+
+    /// Rows of a sealed block, by row number.
+    mutating func append(_ rowNumbers: [Int], of block: BlockRows, batch: Int) {
+        for i in rowNumbers {
+            timestamps.append(block.timestamps[i])
+            values.append(block.values[i])
+            weights.append(block.weights[i])
+        }
+        addRun(batch: batch, rowCount: rowNumbers.count)
+    }
+
+    private mutating func addRun(batch: Int, rowCount: Int) {
         // A frame may name the same series twice (the decoder does not merge them): one run.
         if let last = runs.last, last.batch == batch {
-            runs[runs.count - 1].rowCount += rows.count
+            runs[runs.count - 1].rowCount += rowCount
         } else {
-            runs.append(BatchRun(batch: batch, rowCount: rows.count))
+            runs.append(BatchRun(batch: batch, rowCount: rowCount))
         }
     }
 }

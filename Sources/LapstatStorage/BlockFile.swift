@@ -115,6 +115,9 @@ public struct BlockIndex: Sendable, Equatable {
     public var batches: [BatchID]
     public var columns: [ColumnExtent]
     public var series: [BlockSeries]
+    /// Sequences of this writer's blocks that this one replaces (a compactor's merged block:
+    /// they hold no row it does not hold); empty for a block the writer loop sealed.
+    public var replacedSequences: [UInt64] = []
 }
 
 /// A block's rows in memory, decoded (what `exact=1` and raw export work from), with the
@@ -173,7 +176,10 @@ extension BlockFile {
     /// Encodes sealed rows. `series` must be sorted, their row ranges must tile `rows` in
     /// order, and their batch runs must cover their rows and refer to `rows.batches`, which
     /// holds each batch once (BlockBuilder guarantees all of it).
-    public static func encode(writer: String, sequence: UInt64, series: [BlockSeries], rows: BlockRows) throws -> [UInt8] {
+    /// `replacedSequences` (a merged block's inputs) is written as the index's optional last
+    /// field, only when not empty, so the blocks the writer loop seals are unchanged.
+    public static func encode(writer: String, sequence: UInt64, series: [BlockSeries], rows: BlockRows,
+                              replacedSequences: [UInt64] = []) throws -> [UInt8] {
         let minTs = series.map(\.minTimestamp).min() ?? 0
         let maxTs = series.map(\.maxTimestamp).max() ?? 0
         var out = ByteWriter(capacity: rows.values.count * 3 + 4096)
@@ -232,6 +238,15 @@ extension BlockFile {
                 index.writeVarint(UInt64(run.rowCount))
             }
             s.summary.encode(into: &index, packed: true)
+        }
+        if !replacedSequences.isEmpty {
+            // Ascending, as differences: a merge's inputs are mostly close in sequence.
+            index.writeVarint(UInt64(replacedSequences.count))
+            var previous: UInt64 = 0
+            for sequence in replacedSequences.sorted() {
+                index.writeVarint(sequence - previous)
+                previous = sequence
+            }
         }
         out.writeBytes(index.bytes)
         out.writeFixed(UInt64(indexOffset))
@@ -407,9 +422,28 @@ extension BlockFile {
                                           batchRuns: runs, summary: summary))
             }
             guard nextRow == rowCount else { throw corrupt(Int(indexOffset), "series cover \(nextRow) rows, block says \(rowCount)") }
+            // Field 16, only in merged blocks: the sequences they replace, ascending, each
+            // below the block's own (inputs are always sealed before their merge).
+            var replaced: [UInt64] = []
+            if !r.isAtEnd {
+                let start = r.position
+                let count = try r.readCount(max: r.remaining)
+                var previous: UInt64 = 0
+                for _ in 0..<count {
+                    let delta = try r.readVarint()
+                    let next = previous.addingReportingOverflow(delta)
+                    guard delta > 0 || replaced.isEmpty, !next.overflow, next.partialValue < sequence else {
+                        throw corrupt(at(start), "replaced sequences out of order or not below the block's sequence")
+                    }
+                    previous = next.partialValue
+                    replaced.append(previous)
+                }
+                guard count > 0 else { throw corrupt(at(start), "empty list of replaced sequences") }
+            }
             guard r.isAtEnd else { throw corrupt(at(r.position), "trailing bytes in index") }
             return BlockIndex(writer: writer, sequence: sequence, minTimestamp: minTs, maxTimestamp: maxTs,
-                              rowCount: rowCount, batches: batches, columns: columns, series: series)
+                              rowCount: rowCount, batches: batches, columns: columns, series: series,
+                              replacedSequences: replaced)
         } catch let e as BlockCorruption {
             throw e
         } catch {

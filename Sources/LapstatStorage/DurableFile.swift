@@ -10,6 +10,8 @@ public struct FileError: Error, CustomStringConvertible {
     public var errno: Int32
 
     public var description: String { "cannot \(operation) \(path): \(String(cString: strerror(errno)))" }
+    /// The file is not there (e.g. a block its writer's compactor merged and deleted).
+    public var isNotFound: Bool { errno == ENOENT }
 }
 
 public enum DurableFile {
@@ -71,8 +73,9 @@ public enum DurableFile {
         return try reader.read(offset: 0, length: reader.size)
     }
 
-    /// Removes a file, ignoring one that is already gone.
-    public static func remove(_ path: String) { unlink(path) }
+    /// Removes a file, ignoring one that is already gone; false only when it is still there.
+    @discardableResult
+    public static func remove(_ path: String) -> Bool { unlink(path) == 0 || errno == ENOENT }
 
     /// An open file for positioned reads (pread), closed on deinit.
     public final class Reader {

@@ -13,7 +13,9 @@ import LapstatCore
 /// What it cannot see: a batch in another writer's block sealed after the last `refresh`,
 /// or in another writer's open block. Such a retry is stored twice; the query side counts
 /// it once (`BatchRegistry` ownership), so this is a saving, not what correctness rests on.
-/// Blocks that disappear (retention) stay registered: a retry that late does not happen.
+/// Blocks that disappear (retention, compaction) stay registered: after retention a retry
+/// that late does not happen, and after compaction the merged block holds the same batches,
+/// so a frame retried after its block was merged is still answered as a duplicate.
 ///
 /// Usage in the writer loop:
 ///
@@ -51,7 +53,14 @@ public struct StoredBatches {
         var failures: [any Error] = []
         for location in directory.refresh().added {
             do {
-                registry.register(block: location.id, batches: try BlockDirectory.readIndex(at: location.path).batches)
+                let index = try BlockDirectory.readIndex(at: location.path)
+                // A merged block (compaction) re-states batches its inputs held, and blocks
+                // never leave this registry: registering them as duplicate copies would cost
+                // the registry's per-duplicate tables for every batch at every merge. Only
+                // what is new to this writer is registered (nothing, unless inputs were
+                // never seen: a merge that happened while the writer was down).
+                let batches = index.replacedSequences.isEmpty ? index.batches : index.batches.filter { !registry.isStored($0) }
+                registry.register(block: location.id, batches: batches)
             } catch {
                 directory.setAside(location, reason: "\(error)")
                 failures.append(error)

@@ -20,6 +20,9 @@ public struct Topology: Codable, Equatable, Sendable {
         public var fsync: Bool?
         /// Where the writer publishes its live stream (`--publish`); nil: not published.
         public var publish: String?
+        /// The writer's compaction options as its flags take them, without the leading
+        /// dashes (e.g. `{"compaction-cold-ms": 5000}`); nil: its defaults (compaction on).
+        public var compaction: [String: Int]?
     }
 
     public struct Shim: Codable, Equatable, Sendable {
@@ -47,6 +50,12 @@ public struct Topology: Codable, Equatable, Sendable {
         }
         let names = t.fanins.map(\.name) + t.writers.map(\.name) + t.shims.map(\.name)
         guard Set(names).count == names.count else { throw TopologyError(message: "process names must be unique") }
+        for w in t.writers {
+            for key in (w.compaction ?? [:]).keys.sorted() where !["compaction-fanout", "compaction-max-rows", "compaction-cold-ms",
+                                                                    "compaction-delete-delay-ms"].contains(key) {
+                throw TopologyError(message: "writer \(w.name): '\(key)' is not a compaction option")
+            }
+        }
         return t
     }
 

@@ -65,9 +65,10 @@ public enum UpCommand: RoleCommand {
         specs.append(.init(name: "query", arguments: ["query", "--data-dir", t.dataDir, "--http", t.query.http]
                             + t.writers.compactMap(\.publish).flatMap { ["--live", $0] }, stopStage: 3))
         for w in t.writers {
+            let compaction: [String] = (w.compaction ?? [:]).sorted { $0.key < $1.key }.flatMap { ["--" + $0.key, String($0.value)] }
             specs.append(.init(name: w.name, arguments: ["writer", "--name", w.name, "--data-dir", t.dataDir]
                                 + t.fanins.flatMap { ["--connect", $0.backend] } + (w.fsync == false ? ["--no-fsync"] : [])
-                                + (w.publish.map { ["--publish", $0] } ?? []),
+                                + (w.publish.map { ["--publish", $0] } ?? []) + compaction,
                                stopStage: 2))
         }
         for f in t.fanins {

@@ -26,6 +26,16 @@ public enum WriterCommand: RoleCommand {
                                  ZeroMQ PUB socket bound here, e.g. tcp://127.0.0.1:5580 (default off)
       --no-fsync                 acknowledge without fsync (benchmarks only: a crash of the
                                  machine can then lose acknowledged data)
+      --no-compaction            do not merge this writer's sealed blocks (default: merge them
+                                 in the background, see docs/architecture.md)
+      --compaction-fanout N      merge once N cold blocks share a size tier (default 8)
+      --compaction-max-rows N    at most N rows in a merged block; bounds the compactor's memory
+                                 to about 60 bytes a row (default 2000000)
+      --compaction-cold-ms N     merge a block only N ms after the compactor first saw it
+                                 (default 30000)
+      --compaction-delete-delay-ms N
+                                 delete merged blocks N ms after their merge was written, so
+                                 queries that listed them can still read them (default 30000)
     """
 
     struct Configuration {
@@ -36,22 +46,33 @@ public enum WriterCommand: RoleCommand {
         var maxBlockSamples: Int
         var fsync: Bool
         var publish: String? = nil
+        /// nil when compaction is off.
+        var compaction: CompactionPolicy? = .defaults
     }
 
     static func parse(_ raw: [String]) throws -> Configuration {
-        let args = try Arguments(raw, valued: ["--name", "--data-dir", "--connect", "--seal-interval-ms", "--max-block-samples", "--publish"],
-                                 flags: ["--no-fsync"])
+        let args = try Arguments(raw, valued: ["--name", "--data-dir", "--connect", "--seal-interval-ms", "--max-block-samples", "--publish",
+                                          "--compaction-fanout", "--compaction-max-rows", "--compaction-cold-ms",
+                                          "--compaction-delete-delay-ms"],
+                                 flags: ["--no-fsync", "--no-compaction"])
         let connect = args.values(of: "--connect").compactMap(\.value)
         let name = args.string("--name", default: "writer-1")
         // Names starting with "_" are reserved for folders that are not writers' (the spool).
         guard !name.isEmpty, !name.contains("/"), !name.hasPrefix("_"), !name.hasPrefix(".") else {
             throw Arguments.Error.badValue(option: "--name", value: name, expected: "a folder name not starting with '_' or '.'")
         }
+        let defaults = CompactionPolicy.defaults
+        let compaction = CompactionPolicy(fanout: try args.int("--compaction-fanout", default: defaults.fanout),
+                                          maxMergedRows: try args.int("--compaction-max-rows", default: defaults.maxMergedRows),
+                                          coldAgeMillis: Int64(try args.int("--compaction-cold-ms", default: Int(defaults.coldAgeMillis))),
+                                          deleteDelayMillis: Int64(try args.int("--compaction-delete-delay-ms",
+                                                                                default: Int(defaults.deleteDelayMillis))))
         return Configuration(name: name, dataDirectory: args.string("--data-dir", default: "./data"),
                              connect: connect.isEmpty ? ["tcp://127.0.0.1:5571"] : connect,
                              sealInterval: Int64(max(10, try args.int("--seal-interval-ms", default: 1000))),
                              maxBlockSamples: max(1, try args.int("--max-block-samples", default: 1_000_000)),
-                             fsync: !args.has("--no-fsync"), publish: args.string("--publish"))
+                             fsync: !args.has("--no-fsync"), publish: args.string("--publish"),
+                             compaction: args.has("--no-compaction") ? nil : compaction)
     }
 
     public static func main(_ args: [String]) -> Int32 {
@@ -61,7 +82,15 @@ public enum WriterCommand: RoleCommand {
     static func run(_ config: Configuration) throws {
         let shutdown = ShutdownSignal.installed(role: config.name)
         let loop = try WriterLoop(config: config)
+        // The compactor has its own thread and its own copy of the store (sharing its sequence
+        // counter): a merge takes seconds of CPU, acknowledgements must not wait for it.
+        let compactor = config.compaction.map { policy in
+            let compactor = CompactorThread(store: loop.store, policy: policy)
+            return DedicatedThread.start(name: "compactor") { compactor.run(until: shutdown) }
+        }
         loop.run(until: shutdown)
+        // A merge in progress is finished (or a kill leaves it to the next start's cleanup).
+        compactor.map(DedicatedThread.join)
     }
 }
 

@@ -24,7 +24,7 @@ final class WriterLoop {
     private let config: WriterCommand.Configuration
     private let sockets: [ZMQSocket]
     private let context: ZMQContext
-    private var store: BlockStore
+    private(set) var store: BlockStore
     private var stored: StoredBatches
     private var lastRefresh: Int64
     private var builder = BlockBuilder()
@@ -43,6 +43,10 @@ final class WriterLoop {
     init(config: WriterCommand.Configuration) throws {
         self.config = config
         store = try BlockStore(directory: config.dataDirectory + "/" + config.name, writer: config.name, fsync: config.fsync)
+        // A merge a crash interrupted (merged block written, inputs not all deleted) is
+        // finished before anything else, whether compaction is on or not.
+        let finished = Compactor.removeReplacedBlocks(directory: store.directory)
+        if !finished.isEmpty { Log.info("removed \(finished.count) blocks already merged before a restart: \(finished.joined(separator: ", "))") }
         stored = StoredBatches(dataDirectory: config.dataDirectory)
         for failure in stored.unreadableBlocks.sorted(by: { $0.key < $1.key }) {
             Log.warn("cannot read the batches of \(failure.key): \(failure.value)")

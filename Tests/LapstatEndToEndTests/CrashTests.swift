@@ -86,9 +86,14 @@ struct Cluster {
     }
 
     @discardableResult
-    func writer(_ name: String) throws -> RoleProcess {
+    func writer(_ name: String, _ extra: [String] = []) throws -> RoleProcess {
         try h.start(name, ["writer", "--name", name, "--data-dir", dataDir, "--connect", "tcp://127.0.0.1:\(backend)",
-                           "--seal-interval-ms", "200"])
+                           "--seal-interval-ms", "200"] + extra)
+    }
+
+    /// Sealed block files in a writer's folder.
+    func blockFiles(_ writer: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dataDir + "/" + writer)) ?? []).filter { $0.hasSuffix(".lap") }.sorted()
     }
 
     /// A shim with its spool in the test's folder; `extra` adds or overrides options.

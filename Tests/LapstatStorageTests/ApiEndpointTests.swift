@@ -30,10 +30,10 @@ import LapstatCore
                 BatchFrame(shimID: 1, sequence: 2, createdMillis: t0 + 5_000, host: "h1", samples: Array(h1a[50..<100]) + h1b),
                 BatchFrame(shimID: 2, sequence: 1, createdMillis: t0, host: "h2", samples: h2a),
             ]
-            var w1 = try BlockStore(directory: dir + "/writer-1", writer: "writer-1", fsync: false)
+            let w1 = try BlockStore(directory: dir + "/writer-1", writer: "writer-1", fsync: false)
             _ = try w1.write(seal(Array(frames[0..<2])))
             // Frame 2 reached both writers: one copy counts.
-            var w2 = try BlockStore(directory: dir + "/writer-2", writer: "writer-2", fsync: false)
+            let w2 = try BlockStore(directory: dir + "/writer-2", writer: "writer-2", fsync: false)
             _ = try w2.write(seal(Array(frames[1..<3])))
             try ShimReports.save(ShimReport(shimID: 1, timeMillis: t0, host: "h1", udpKernelDrops: 0, rejectedLines: 0,
                                             apps: ["a": .init(received: 110, delivered: 100, spooled: 5, dropped: 5),

@@ -211,14 +211,14 @@ import LapstatCore
     @Test func storeWritesAtomicallyAndContinuesSequences() throws {
         let dir = temporaryDirectory("store")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var store = try BlockStore(directory: dir, writer: "w")
+        let store = try BlockStore(directory: dir, writer: "w")
         let block = makeBlock(frames: 4, seed: 5)
         let first = try store.write((block.series, block.rows))
         #expect(first.batches == block.frames.map(\.id))
         #expect(first.rowCount == block.rows.values.count)
         // A partial file left by a crash is removed on open and never counted.
         _ = FileManager.default.createFile(atPath: dir + "/" + DataLayout.partialFileName(sequence: 99), contents: Data([1, 2, 3]))
-        var reopened = try BlockStore(directory: dir, writer: "w", fsync: false)
+        let reopened = try BlockStore(directory: dir, writer: "w", fsync: false)
         let second = try reopened.write((block.series, block.rows))
         let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
         #expect(names == [first.name, second.name].sorted())

@@ -8,7 +8,7 @@ import LapstatCore
 /// same batches: each batch is counted once, whichever way the query is answered.
 @Suite struct QueryDedupTests {
     func write(_ frames: [BatchFrame], writer: String, in dataDir: String) throws -> WrittenBlock {
-        var store = try BlockStore(directory: dataDir + "/" + writer, writer: writer, fsync: false)
+        let store = try BlockStore(directory: dataDir + "/" + writer, writer: writer, fsync: false)
         return try store.write(seal(frames))
     }
 

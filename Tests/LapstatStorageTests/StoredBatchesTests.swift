@@ -7,7 +7,7 @@ import LapstatCore
     /// Writes `frames` as one block of the writer `writer` under `dataDir`.
     @discardableResult
     func write(_ frames: [BatchFrame], writer: String, in dataDir: String) throws -> WrittenBlock {
-        var store = try BlockStore(directory: dataDir + "/" + writer, writer: writer, fsync: false)
+        let store = try BlockStore(directory: dataDir + "/" + writer, writer: writer, fsync: false)
         return try store.write(seal(frames))
     }
 

@@ -20,6 +20,11 @@ uint16_t lapstat_mhd_port(struct MHD_Daemon *daemon);
 /// _GNU_SOURCE, which Swift's Glibc module does not define.
 void lapstat_set_thread_name(const char *name);
 
+/// Gives the calling thread (only) the nice value `niceness` (0 … 19), so background work
+/// such as compaction yields the CPU to the threads that answer clients. The thread id
+/// comes from syscall(SYS_gettid), which is variadic. Returns 0 on success.
+int lapstat_lower_thread_priority(int niceness);
+
 /// Asks the kernel to send SIGTERM to the calling process when its parent dies, so the
 /// children of `lapstat up` never outlive it (prctl is variadic). Returns 0 on success.
 int lapstat_die_with_parent(void);
