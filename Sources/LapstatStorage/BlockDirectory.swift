@@ -150,4 +150,15 @@ public struct BlockDirectory: Sendable {
             try reader.read(offset: offset, length: length)
         }
     }
+
+    /// The row count a block's index states, read from its first bytes without decoding
+    /// (or checksumming) the rest: a few hundred bytes instead of the whole index with its
+    /// histograms. For planning only (the compactor's size tiers); whatever reads the
+    /// block's data reads and verifies the whole index.
+    public static func peekRowCount(at path: String) throws -> Int {
+        let reader = try DurableFile.Reader(path: path)
+        return try BlockFile.peekRowCount(fileSize: reader.size, path: path) { offset, length in
+            try reader.read(offset: offset, length: length)
+        }
+    }
 }

@@ -306,6 +306,30 @@ extension BlockFile {
         try readIndex(fileSize: file.count, path: path) { offset, length in Array(file[offset..<(offset + length)]) }
     }
 
+    /// The row count the index states: footer, then the index's leading fields (writer,
+    /// sequence, time range, rows), unverified. See `BlockDirectory.peekRowCount`.
+    public static func peekRowCount(fileSize: Int, path: String, read: (Int, Int) throws -> [UInt8]) throws(BlockCorruption) -> Int {
+        func corrupt(_ offset: Int, _ reason: String) -> BlockCorruption { BlockCorruption(path: path, offset: offset, reason: reason) }
+        guard fileSize >= headerSize + footerSize else { throw corrupt(0, "file of \(fileSize) bytes is shorter than header and footer") }
+        do {
+            var footer = ByteReader(try read(fileSize - footerSize, footerSize))
+            let indexOffset = Int(clamping: try footer.readFixed(UInt64.self))
+            let indexLength = Int(clamping: try footer.readFixed(UInt64.self))
+            guard indexOffset >= headerSize, indexOffset <= fileSize - footerSize else { throw corrupt(fileSize - footerSize, "index offset out of range") }
+            // The writer's name is at most a few dozen bytes; 1 KiB covers the leading fields.
+            var index = ByteReader(try read(indexOffset, min(indexLength, 1024, fileSize - footerSize - indexOffset)))
+            _ = try index.readString()
+            _ = try index.readVarint()
+            _ = try index.readSignedVarint()
+            _ = try index.readSignedVarint()
+            return Int(clamping: try index.readVarint())
+        } catch let e as BlockCorruption {
+            throw e
+        } catch {
+            throw corrupt(fileSize - footerSize, "\(error)")
+        }
+    }
+
     /// Reads and verifies header, footer and index, fetching only those byte ranges through
     /// `read(offset, length)`: a query for counts and quantiles never reads the columns.
     /// Columns are verified when read.

@@ -125,7 +125,7 @@ public struct Compactor {
             guard known[location.id] == nil, pendingDeletion[location.id] == nil else { continue }
             var rows: Int? = nil
             do {
-                rows = try BlockDirectory.readIndex(at: location.path).rowCount
+                rows = try BlockDirectory.peekRowCount(at: location.path)
             } catch {
                 failures.append(error)
             }

@@ -90,6 +90,21 @@ import LapstatCore
         #expect(facts(of: index, rows: try BlockFile.readRows(bytes, index: index, path: "mem")) == facts(of: frames))
     }
 
+    /// The compactor's quick look at a block's size reads the row count the full index
+    /// states, for blocks of any size and writer name; a file too short for a footer is refused.
+    @Test func peekedRowCountIsTheIndexOne() throws {
+        for (frames, writer) in [(0, "w"), (1, "writer-1"), (40, String(repeating: "long-name-", count: 20)), (600, "w2")] {
+            let block = makeBlock(frames: frames, seed: UInt64(frames) + 3)
+            let bytes = try BlockFile.encode(writer: writer, sequence: 9, series: block.series, rows: block.rows)
+            let peeked = try BlockFile.peekRowCount(fileSize: bytes.count, path: "mem") { Array(bytes[$0..<($0 + $1)]) }
+            #expect(peeked == (try BlockFile.readIndex(bytes, path: "mem")).rowCount)
+        }
+        let tiny = [UInt8](repeating: 0, count: 10)
+        #expect(throws: BlockCorruption.self) {
+            try BlockFile.peekRowCount(fileSize: tiny.count, path: "t.lap") { Array(tiny[$0..<($0 + $1)]) }
+        }
+    }
+
     @Test func everyTruncationIsDetected() throws {
         let block = makeBlock(frames: 12, seed: 2)
         let bytes = try BlockFile.encode(writer: "w", sequence: 1, series: block.series, rows: block.rows)
