@@ -113,8 +113,8 @@ public struct Compactor {
     /// Blocks the compactor currently knows in the folder (for tests and logs).
     public var blockCount: Int { known.count }
 
-    /// Lists the folder, learns new blocks' row counts (index only) and forgets vanished
-    /// ones. Returns the errors of blocks whose index cannot be read.
+    /// Lists the folder, learns new blocks' row counts (from the index's leading fields) and
+    /// forgets vanished ones. Returns the errors of blocks whose index cannot be read.
     @discardableResult
     public mutating func refresh(nowMillis: Int64) -> [any Error] {
         var failures: [any Error] = []
