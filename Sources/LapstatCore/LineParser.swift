@@ -202,19 +202,8 @@ public struct LineParser: Sendable {
         _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
         into samples: inout [Sample], errors: inout LineErrorCounts, cache: inout StringCache
     ) {
-        var start = 0
-        let n = bytes.count
-        while start < n {
-            let end = Self.find(UInt8(ascii: "\n"), in: bytes, from: start, to: n)
-            let line = UnsafeRawBufferPointer(rebasing: bytes[start..<end])
-            switch parse(line: line, receivedAtMillis: now, cache: &cache) {
-            case .success(let s): samples.append(s)
-            // `.empty` is returned exactly for blank lines (only spaces, tabs and `\r`),
-            // which are skipped without counting.
-            case .failure(.empty): break
-            case .failure(let e): errors.add(e)
-            }
-            start = end + 1
+        forEachLine(bytes, receivedAtMillis: now, errors: &errors) { line, f in
+            samples.append(sample(f, names: seriesName(f, in: line, cache: &cache)))
         }
     }
 
@@ -227,6 +216,35 @@ public struct LineParser: Sendable {
         _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64, maxLines: Int = Int.max,
         into rows: inout SampleRows, interner: inout SeriesInterner, errors: inout LineErrorCounts
     ) -> Int {
+        forEachLine(bytes, receivedAtMillis: now, maxLines: maxLines, errors: &errors) { line, f in
+            let id: UInt32
+            if f.appString == nil, let tags = f.otherTags.run ?? (f.otherTags.joined.isEmpty ? 0..<0 : nil) {
+                // Everything is in the line's bytes: no String unless the series is new.
+                let request = UnsafeRawBufferPointer(rebasing: line[f.request])
+                let tagBytes = UnsafeRawBufferPointer(rebasing: line[tags])
+                if let app = f.app, !app.isEmpty {
+                    id = interner.id(app: UnsafeRawBufferPointer(rebasing: line[app]), request: request, tags: tagBytes)
+                } else {
+                    id = defaultAppBytes.withUnsafeBytes { interner.id(app: $0, request: request, tags: tagBytes) }
+                }
+            } else {
+                var cache = StringCache(slots: 0)
+                id = interner.id(seriesName(f, in: line, cache: &cache))
+            }
+            rows.append(SampleRow(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
+        }
+    }
+
+    /// The line loop both outputs share: splits `bytes` at `\n`, skips blank lines (only
+    /// spaces, tabs and `\r`) without counting them, counts rejected ones, and hands each
+    /// accepted line with its fields to `accept`. Stops after `maxLines` lines; returns the
+    /// offset after the last line taken.
+    @inline(__always)
+    @discardableResult
+    private func forEachLine(
+        _ bytes: UnsafeRawBufferPointer, receivedAtMillis now: Int64, maxLines: Int = Int.max,
+        errors: inout LineErrorCounts, _ accept: (UnsafeRawBufferPointer, LineFields) -> Void
+    ) -> Int {
         var start = 0
         let n = bytes.count
         var lines = 0
@@ -236,25 +254,7 @@ public struct LineParser: Sendable {
             guard let line = Self.trimmed(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) else { continue }
             switch fields(ofTrimmed: line, receivedAtMillis: now) {
             case .failure(let e): errors.add(e)
-            case .success(let f):
-                let id: UInt32
-                if f.appString == nil, let tags = f.otherTags.run ?? (f.otherTags.joined.isEmpty ? 0..<0 : nil) {
-                    // Everything is in the line's bytes: no String unless the series is new.
-                    let request = UnsafeRawBufferPointer(rebasing: line[f.request])
-                    let tagBytes = UnsafeRawBufferPointer(rebasing: line[tags])
-                    if let app = f.app, !app.isEmpty {
-                        id = interner.id(app: UnsafeRawBufferPointer(rebasing: line[app]), request: request, tags: tagBytes)
-                    } else {
-                        id = defaultAppBytes.withUnsafeBytes { interner.id(app: $0, request: request, tags: tagBytes) }
-                    }
-                } else {
-                    var cache = StringCache(slots: 0)
-                    let app = f.appString ?? f.app.map { cache.string(UnsafeRawBufferPointer(rebasing: line[$0])) } ?? ""
-                    id = interner.id(SeriesName(app: app.isEmpty ? defaultApp : app,
-                                                request: cache.string(UnsafeRawBufferPointer(rebasing: line[f.request])),
-                                                tags: f.otherTags.string(line, &cache)))
-                }
-                rows.append(SampleRow(series: id, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
+            case .success(let f): accept(line, f)
             }
         }
         return min(start, n)
@@ -316,20 +316,26 @@ public struct LineParser: Sendable {
     func parse(line raw: UnsafeRawBufferPointer, receivedAtMillis now: Int64,
                cache: inout StringCache) -> Result<Sample, LineError> {
         guard let line = Self.trimmed(raw) else { return .failure(.empty) }
-        switch fields(ofTrimmed: line, receivedAtMillis: now) {
-        case .failure(let e): return .failure(e)
-        case .success(let f):
-            let request = cache.string(UnsafeRawBufferPointer(rebasing: line[f.request]))
-            let tags = f.otherTags.string(line, &cache)
-            var appName = defaultApp
-            if let appString = f.appString {
-                appName = appString
-            } else if let appRange = f.app {
-                appName = cache.string(UnsafeRawBufferPointer(rebasing: line[appRange]))
-            }
-            return .success(Sample(app: appName.isEmpty ? defaultApp : appName, request: request, tags: tags,
-                                   timestampMillis: f.timestampMillis, valueMicros: f.valueMicros, weight: f.weight))
+        return fields(ofTrimmed: line, receivedAtMillis: now).map { sample($0, names: seriesName($0, in: line, cache: &cache)) }
+    }
+
+    /// A line's series as Strings (through `cache`): its app (the last `app:` tag, or the
+    /// default app when there is none or it is empty), request and other tags.
+    func seriesName(_ f: LineFields, in line: UnsafeRawBufferPointer, cache: inout StringCache) -> SeriesName {
+        let request = cache.string(UnsafeRawBufferPointer(rebasing: line[f.request]))
+        let tags = f.otherTags.string(line, &cache)
+        var app = defaultApp
+        if let appString = f.appString {
+            app = appString
+        } else if let appRange = f.app {
+            app = cache.string(UnsafeRawBufferPointer(rebasing: line[appRange]))
         }
+        return SeriesName(app: app.isEmpty ? defaultApp : app, request: request, tags: tags)
+    }
+
+    private func sample(_ f: LineFields, names n: SeriesName) -> Sample {
+        Sample(app: n.app, request: n.request, tags: n.tags, timestampMillis: f.timestampMillis, valueMicros: f.valueMicros,
+               weight: f.weight)
     }
 
     /// A parsed line before any String is built: where its request, app and other tags are

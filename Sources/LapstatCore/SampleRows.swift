@@ -50,6 +50,13 @@ public final class SeriesNames: Sendable {
         /// array increment rather than a String hash.
         public let appIndex: [UInt32]
         public let apps: [String]
+
+        /// How many of `rows` each app has, indexed like `apps`.
+        public func rowsPerApp(_ rows: ArraySlice<SampleRow>) -> [UInt64] {
+            var counts = [UInt64](repeating: 0, count: apps.count)
+            for row in rows { counts[Int(appIndex[Int(row.series)])] += 1 }
+            return counts
+        }
     }
 
     private struct State {

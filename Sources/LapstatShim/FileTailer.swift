@@ -57,7 +57,6 @@ final class FileTailer: @unchecked Sendable {
     let path: String
     private let directory: String
     private let baseName: String
-    private let parser: LineParser
     private let queue: SampleQueue
     private let intervalMilliseconds: Int
     /// The checkpoint given at start, until a file has been opened with it.
@@ -73,9 +72,8 @@ final class FileTailer: @unchecked Sendable {
     private var buffer = [UInt8](repeating: 0, count: FileTailer.readChunkBytes)
     /// `partial` joined with the next read's complete lines (kept to reuse its capacity).
     private var joined: [UInt8] = []
-    /// Numbers the file's series; kept for the tailer's life (see `SeriesInterner`).
-    private var interner = SeriesInterner()
-    private var rows = SampleRows()
+    /// Parses lines and pushes them; its series numbering is kept for the tailer's life.
+    private var input: InputRows
     private var lastWarning: [String: Int64] = [:]
     /// Lines dropped for exceeding `maxLineBytes` (LineError has no reason for them).
     private(set) var droppedLongLines = 0
@@ -89,7 +87,7 @@ final class FileTailer: @unchecked Sendable {
             directory = "."
             baseName = path
         }
-        self.parser = LineParser(defaultApp: app)
+        self.input = InputRows(defaultApp: app)
         self.queue = queue
         self.resume = resumeFrom
         self.intervalMilliseconds = intervalMilliseconds
@@ -343,14 +341,14 @@ final class FileTailer: @unchecked Sendable {
         } else {
             partial.append(contentsOf: rest)
             // The position moves past the dropped line even when no other line completes.
-            if endedLongLine { queue.push(SampleRows(), names: nil, errors: LineErrorCounts(), position: position(of: f)) }
+            if endedLongLine { input.push(to: queue, errors: LineErrorCounts(), position: position(of: f)) }
         }
         if partial.count > Self.maxLineBytes {
             // The position stays at the line's start: after a restart it is skipped again.
             droppedLongLines += 1
             var errors = LineErrorCounts()
             errors.add(.lineTooLong)
-            queue.push(SampleRows(), names: nil, errors: errors)
+            input.push(to: queue, errors: errors)
             Log.warn("dropping a line longer than \(Self.maxLineBytes) bytes without a newline in tailed file \(f.name) at offset \(lineStart)")
             partial.removeAll()
             skippingLongLine = true
@@ -366,13 +364,10 @@ final class FileTailer: @unchecked Sendable {
         var chunkStart = 0
         while chunkStart < lines.count {
             var errors = LineErrorCounts()
-            let end = chunkStart + parser.parseLines(UnsafeRawBufferPointer(rebasing: lines[chunkStart...]), receivedAtMillis: now,
-                                                     maxLines: Self.maxLinesPerChunk, into: &rows, interner: &interner,
-                                                     errors: &errors)
+            let end = chunkStart + input.parse(UnsafeRawBufferPointer(rebasing: lines[chunkStart...]), receivedAtMillis: now,
+                                               maxLines: Self.maxLinesPerChunk, errors: &errors)
             lineStart = base + Int64(end)
-            queue.push(rows, names: interner.names, errors: errors, position: position(of: f))
-            rows.removeAll(keepingCapacity: true)
-            interner.startOverIfFull()
+            input.push(to: queue, errors: errors, position: position(of: f))
             chunkStart = end
         }
     }
@@ -382,15 +377,11 @@ final class FileTailer: @unchecked Sendable {
     private func flushPartial() {
         guard let f = file, !partial.isEmpty || skippingLongLine else { return }
         var errors = LineErrorCounts()
-        _ = partial.withUnsafeBytes {
-            parser.parseLines($0, receivedAtMillis: Clock.nowMillis(), into: &rows, interner: &interner, errors: &errors)
-        }
+        _ = partial.withUnsafeBytes { input.parse($0, receivedAtMillis: Clock.nowMillis(), errors: &errors) }
         partial.removeAll()
         skippingLongLine = false
         lineStart = f.readOffset
-        queue.push(rows, names: interner.names, errors: errors, position: position(of: f))
-        rows.removeAll(keepingCapacity: true)
-        interner.startOverIfFull()
+        input.push(to: queue, errors: errors, position: position(of: f))
     }
 
     private func position(of f: TailedFile) -> TailPosition {

@@ -25,7 +25,7 @@ public final class SampleQueue: Sendable {
     /// One push: its rows end at `end` (an index into `State.rows`).
     struct Chunk {
         var end: Int
-        var names: SeriesNames?
+        var names: SeriesNames
         var position: TailPosition?
     }
 
@@ -36,7 +36,7 @@ public final class SampleQueue: Sendable {
         var chunks: [Chunk] = []
         /// Index of the first chunk not yet wholly taken.
         var head = 0
-        var pending = 0
+        var pending: Int { rows.count - headRow }
         var apps: [String: AppCounters] = [:]
         var lineErrors = LineErrorCounts()
         var udpKernelDrops: UInt64 = 0
@@ -82,27 +82,23 @@ public final class SampleQueue: Sendable {
     /// Adds parsed rows (their series numbered in `names`), the input's rejected-line counts
     /// and, for a tailed file, the position after this chunk. Rows beyond the capacity are
     /// dropped and counted.
-    public func push(_ rows: SampleRows, names: SeriesNames?, errors: LineErrorCounts, position: TailPosition? = nil) {
-        precondition(rows.isEmpty || names != nil, "rows need the SeriesNames that numbered them")
+    public func push(_ rows: SampleRows, names: SeriesNames, errors: LineErrorCounts, position: TailPosition? = nil) {
         // Rows per app, counted before taking the lock: an array increment per row.
-        let apps = names?.snapshot
-        var perApp = [UInt64](repeating: 0, count: apps?.apps.count ?? 0)
-        if let apps { for row in rows { perApp[Int(apps.appIndex[Int(row.series)])] += 1 } }
+        let apps = names.snapshot
+        let received = apps.rowsPerApp(rows[...])
         state.withLock { s in
             if errors.total > 0 { s.lineErrors.merge(errors) }
-            let room = max(0, capacity - s.pending)
-            let kept = min(rows.count, room)
-            if let apps {
-                for (app, n) in zip(apps.apps, perApp) where n > 0 { s.apps[app, default: AppCounters()].received += n }
-                if kept < rows.count {
-                    for row in rows[kept...] { s.apps[apps.series[Int(row.series)].app, default: AppCounters()].dropped += 1 }
+            let kept = min(rows.count, max(0, capacity - s.pending))
+            for (app, n) in zip(apps.apps, received) where n > 0 { s.apps[app, default: AppCounters()].received += n }
+            if kept < rows.count {
+                for (app, n) in zip(apps.apps, apps.rowsPerApp(rows[kept...])) where n > 0 {
+                    s.apps[app, default: AppCounters()].dropped += n
                 }
             }
             // An empty chunk still moves a position forward (a run of rejected lines).
             guard kept > 0 || position != nil else { return }
             s.rows.append(contentsOf: rows[0..<kept])
             s.chunks.append(Chunk(end: s.rows.count, names: names, position: position))
-            s.pending += kept
         }
     }
 
@@ -124,12 +120,12 @@ public final class SampleQueue: Sendable {
                     if !out.rows.isEmpty { break }
                     n = available
                 }
-                if n > 0, let names = chunk.names {
+                if n > 0 {
                     out.rows.append(contentsOf: s.rows[s.headRow..<(s.headRow + n)])
-                    if let last = out.runs.last, last.names === names {
+                    if let last = out.runs.last, last.names === chunk.names {
                         out.runs[out.runs.count - 1].end = out.rows.count
                     } else {
-                        out.runs.append((out.rows.count, names))
+                        out.runs.append((out.rows.count, chunk.names))
                     }
                 }
                 s.headRow += n
@@ -138,7 +134,6 @@ public final class SampleQueue: Sendable {
                 s.head += 1
                 if out.rows.count == max { break }
             }
-            s.pending -= out.rows.count
             // Drop what was taken once it is the larger part of the arrays.
             if (s.head > 64 && s.head * 2 > s.chunks.count) || (s.headRow > 65_536 && s.headRow * 2 > s.rows.count) {
                 s.chunks.removeFirst(s.head)

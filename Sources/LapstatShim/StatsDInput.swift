@@ -5,9 +5,11 @@ import LapstatIO
 /// kernel delivers, parses each datagram and hands samples to the queue. Parsing happens
 /// here, not in the app: the app's only cost is its sendto().
 final class StatsDInput: @unchecked Sendable {
-    // The receiver is used only by the input thread after init.
+    // The receiver and rows are used only by the input thread after init.
     private let receiver: UDPReceiver
-    private let parser: LineParser
+    /// Kept across datagrams: clients repeat the same series, and a known one costs a hash
+    /// and a compare of its bytes instead of three Strings.
+    private var input: InputRows
     private let queue: SampleQueue
 
     var address: HostPort { receiver.address }
@@ -15,7 +17,7 @@ final class StatsDInput: @unchecked Sendable {
     init(bind address: HostPort, receiveBuffer: Int32, defaultApp: String, queue: SampleQueue) throws {
         receiver = try UDPReceiver(bind: address, receiveBuffer: receiveBuffer)
         idlePauseMilliseconds = min(10, max(1, receiver.receiveBufferBytes / 1_600_000))
-        parser = LineParser(defaultApp: defaultApp)
+        input = InputRows(defaultApp: defaultApp)
         self.queue = queue
     }
 
@@ -30,12 +32,7 @@ final class StatsDInput: @unchecked Sendable {
 
     func run(until shutdown: ShutdownSignal) {
         let batch = UDPReceiver.Batch(slots: 64)
-        var rows = SampleRows()
-        rows.reserveCapacity(256)
         var reportedDrops: UInt64 = 0
-        // Kept across datagrams: clients repeat the same series, and a known one costs a
-        // hash and a compare of its bytes instead of three Strings.
-        var interner = SeriesInterner()
         var wait = true
         while !shutdown.isRequested {
             let n: Int
@@ -62,11 +59,9 @@ final class StatsDInput: @unchecked Sendable {
                     errors.add(.lineTooLong)
                     continue
                 }
-                parser.parseLines(datagram, receivedAtMillis: now, into: &rows, interner: &interner, errors: &errors)
+                input.parse(datagram, receivedAtMillis: now, errors: &errors)
             }
-            queue.push(rows, names: interner.names, errors: errors)
-            rows.removeAll(keepingCapacity: true)
-            interner.startOverIfFull()
+            input.push(to: queue, errors: errors)
             // A full batch: more are likely waiting, read on at once. Otherwise let some gather.
             wait = false
             if n < batch.slots { Clock.sleep(milliseconds: idlePauseMilliseconds) }

@@ -5,16 +5,12 @@ import LapstatCore
 @Suite struct SampleQueueTests {
     /// An input: parses lines with its own interner and pushes them.
     struct Input {
-        var parser = LineParser(defaultApp: "dflt")
-        var interner = SeriesInterner()
+        var rows = InputRows(defaultApp: "dflt")
 
         mutating func push(_ lines: [String], to queue: SampleQueue, position: TailPosition? = nil) {
-            var rows = SampleRows()
             var errors = LineErrorCounts()
-            _ = Array(lines.joined(separator: "\n").utf8).withUnsafeBytes {
-                parser.parseLines($0, receivedAtMillis: 5, into: &rows, interner: &interner, errors: &errors)
-            }
-            queue.push(rows, names: interner.names, errors: errors, position: position)
+            _ = Array(lines.joined(separator: "\n").utf8).withUnsafeBytes { rows.parse($0, receivedAtMillis: 5, errors: &errors) }
+            rows.push(to: queue, errors: errors, position: position)
         }
     }
 
