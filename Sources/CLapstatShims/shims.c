@@ -25,7 +25,6 @@ struct MHD_Daemon *lapstat_mhd_start(const char *host, uint16_t port, unsigned i
     }
     /* A thread per connection: streamed bodies (live tail, exports) block in their
        content reader until data comes, which a shared polling pool cannot allow. */
-    (void)threads;
     return MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                                 MHD_USE_ERROR_LOG,
                             port, NULL, NULL, handler, handler_cls,

@@ -100,7 +100,7 @@ public struct LatencyHistogram: Sendable, Equatable {
             counts = other.counts
             return
         }
-        cover(min(offset, other.offset), max(lastIndex, other.lastIndex))
+        cover(other.offset, other.lastIndex)
         addCounts(of: other)
     }
 
@@ -138,10 +138,7 @@ public struct LatencyHistogram: Sendable, Equatable {
                 high = max(high, p.lastIndex)
             }
         }
-        if low <= high {
-            offset = low
-            counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
-        }
+        if low <= high { cover(low, high) }
         for p in parts where !p.isEmpty {
             totalCount += p.totalCount
             zeroCount += p.zeroCount
@@ -185,14 +182,7 @@ public struct LatencyHistogram: Sendable, Equatable {
             partsBySet[next[Int(p.set)]] = k
             next[Int(p.set)] += 1
         }
-        for t in histograms.indices where !overflows[t] && low[t] <= high[t] {
-            if histograms[t].counts.isEmpty {
-                histograms[t].offset = low[t]
-                histograms[t].counts = [UInt64](repeating: 0, count: Int(high[t] - low[t]) + 1)
-            } else {
-                histograms[t].cover(low[t], high[t])
-            }
-        }
+        for t in histograms.indices where !overflows[t] && low[t] <= high[t] { histograms[t].cover(low[t], high[t]) }
         histograms.withUnsafeMutableBufferPointer { histograms in
             sets.withUnsafeBufferPointer { sets in
                 for s in sets.indices where setStart[s] < setStart[s + 1] {
@@ -240,12 +230,7 @@ public struct LatencyHistogram: Sendable, Equatable {
         let start = Int(other.bucketsStart), end = Int(other.bucketsEnd)
         guard start < end else { return }
         let otherLast = other.offset + Int32(positions[end - 1])
-        if counts.isEmpty {
-            offset = other.offset
-            counts = [UInt64](repeating: 0, count: Int(otherLast - other.offset) + 1)
-        } else {
-            cover(min(offset, other.offset), max(lastIndex, otherLast))
-        }
+        cover(other.offset, otherLast)
         let shift = Int(other.offset - offset)
         counts.withUnsafeMutableBufferPointer { target in
             for k in start..<end { target[shift + Int(positions[k])] &+= pairCounts[k] }
@@ -297,20 +282,19 @@ public struct LatencyHistogram: Sendable, Equatable {
             counts[j] += weight   // the common case once a histogram has warmed up
             return
         }
-        if counts.isEmpty {
-            offset = index
-            counts = [weight]
-            return
-        }
-        cover(min(offset, index), max(lastIndex, index))
+        cover(index, index)
         counts[Int(index - offset)] += weight
     }
 
-    /// Grows the dense array with zeros so it spans `low...high`. Growing downwards builds
-    /// the whole new range in one allocation (a merge often extends both ends at once);
-    /// growing only upwards appends, which stays amortized O(1) for rising recorded values.
+    /// Grows the dense array with zeros so it spans at least `low...high` (an empty one
+    /// becomes exactly that). Growing downwards builds the whole new range in one allocation
+    /// (a merge often extends both ends at once); growing only upwards appends, which stays
+    /// amortized O(1) for rising recorded values.
     private mutating func cover(_ low: Int32, _ high: Int32) {
-        if low < offset {
+        if counts.isEmpty {
+            offset = low
+            counts = [UInt64](repeating: 0, count: Int(high - low) + 1)
+        } else if low < offset {
             let top = max(high, lastIndex)
             var grown = [UInt64](repeating: 0, count: Int(top - low) + 1)
             let at = Int(offset - low)
@@ -427,7 +411,7 @@ public struct LatencyHistogram: Sendable, Equatable {
 
     /// k = max(1, ceil(q * total)) clamped to total. In Double because that is what q is;
     /// above 2^53 observations the rank is approximate, far below bucket resolution.
-    static func nearestRank(_ q: Double, of total: UInt64) -> UInt64 {
+    package static func nearestRank(_ q: Double, of total: UInt64) -> UInt64 {
         let k = (q * Double(total)).rounded(.up)
         guard k < Double(total) else { return total }
         return max(1, UInt64(k))

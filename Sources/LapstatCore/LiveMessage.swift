@@ -72,6 +72,11 @@ public struct LiveMessage: Sendable, Equatable {
 
     /// Topic part and payload part.
     public func encoded() -> [[UInt8]] {
+        [Self.topic(kind, app: app, request: request), encodedPayload()]
+    }
+
+    /// The payload part alone, for a publisher that keeps each series' topic.
+    public func encodedPayload() -> [UInt8] {
         var w = ByteWriter(capacity: 32)
         w.writeByte(Self.version)
         w.writeFixed(publisher.littleEndian)
@@ -86,7 +91,7 @@ public struct LiveMessage: Sendable, Equatable {
             w.writeSignedVarint(secondStartMillis)
             summary.encode(into: &w)
         }
-        return [Self.topic(kind, app: app, request: request), w.bytes]
+        return w.bytes
     }
 
     public enum DecodeError: Error, Equatable, CustomStringConvertible {

@@ -1,20 +1,18 @@
 /// A small command-line reader for `--flag value` options: the roles' configurations are
 /// written by hand since swift-argument-parser cannot be fetched here.
 ///
-/// Options may repeat (`--tail a --tail b`); `values(of:)` keeps their order and their
-/// position, so a later option can refer to an earlier one (`--tail PATH --app NAME`).
+/// Options may repeat (`--tail a --tail b`); `options` keeps their order, so a later option
+/// can refer to an earlier one (`--tail PATH --app NAME`).
 public struct Arguments {
     public struct Option: Equatable {
         public var name: String
         public var value: String?
-        public var position: Int
     }
 
     public enum Error: Swift.Error, CustomStringConvertible {
         case unknownOption(String)
         case missingValue(String)
         case badValue(option: String, value: String, expected: String)
-        case missingRequired(String)
         case unexpected(String)
 
         public var description: String {
@@ -22,7 +20,6 @@ public struct Arguments {
             case let .unknownOption(o): return "unknown option \(o) (see --help)"
             case let .missingValue(o): return "option \(o) needs a value"
             case let .badValue(o, v, e): return "option \(o): '\(v)' is not \(e)"
-            case let .missingRequired(o): return "option \(o) is required"
             case let .unexpected(a): return "unexpected argument '\(a)'"
             }
         }
@@ -44,13 +41,13 @@ public struct Arguments {
                 inline = String(arg[arg.index(after: eq)...])
             }
             if flags.contains(name) {
-                options.append(Option(name: name, value: nil, position: i))
+                options.append(Option(name: name, value: nil))
             } else if valued.contains(name) {
                 if let inline {
-                    options.append(Option(name: name, value: inline, position: i))
+                    options.append(Option(name: name, value: inline))
                 } else {
                     guard i + 1 < args.count else { throw .missingValue(name) }
-                    options.append(Option(name: name, value: args[i + 1], position: i))
+                    options.append(Option(name: name, value: args[i + 1]))
                     i += 1
                 }
             } else if arg.hasPrefix("-") {

@@ -43,14 +43,13 @@ public enum Clock {
         return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
     }
 
-    static func isoTimestamp() -> String {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        var t = time_t(ts.tv_sec)
+    /// Unix ms (now by default) as `2026-01-31T12:34:56.789Z`.
+    public static func isoTimestamp(millis: Int64 = nowMillis()) -> String {
+        var seconds = time_t(millis / 1000)
         var parts = tm()
-        gmtime_r(&t, &parts)
+        gmtime_r(&seconds, &parts)
         func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let ms = Int(ts.tv_nsec) / 1_000_000
+        let ms = Int(millis % 1000)
         let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(msText)Z"
     }

@@ -14,11 +14,19 @@ public struct ZMQError: Error, CustomStringConvertible {
 /// The funnel every libzmq call goes through: retries EINTR, turns -1 into a typed error.
 @discardableResult
 func zmqCall(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(ZMQError) -> Int32 {
+    guard let rc = try zmqCallUnlessAgain(operation(), body) else { throw ZMQError(operation: operation(), errno: EAGAIN) }
+    return rc
+}
+
+/// The same for a send or receive that may find nothing to do: nil on EAGAIN (would block,
+/// or timed out), so callers decide whether to wait, spool or count a drop.
+func zmqCallUnlessAgain(_ operation: @autoclosure () -> String, _ body: () -> Int32) throws(ZMQError) -> Int32? {
     while true {
         let rc = body()
         if rc >= 0 { return rc }
         let e = zmq_errno()
         if e == EINTR { continue }
+        if e == EAGAIN { return nil }
         throw ZMQError(operation: operation(), errno: e)
     }
 }
@@ -37,13 +45,10 @@ public final class ZMQContext: @unchecked Sendable {
 }
 
 public enum ZMQSocketType: Sendable {
-    case push, pull, pub, xpub, sub, pair, dealer, router
+    case xpub, sub, pair, dealer, router
 
     var raw: Int32 {
         switch self {
-        case .push: return ZMQ_PUSH
-        case .pull: return ZMQ_PULL
-        case .pub: return ZMQ_PUB
         case .xpub: return ZMQ_XPUB
         case .sub: return ZMQ_SUB
         case .pair: return ZMQ_PAIR
@@ -102,14 +107,7 @@ public final class ZMQSocket {
     @discardableResult
     public func send(_ bytes: [UInt8], more: Bool = false, dontWait: Bool = false) throws(ZMQError) -> Bool {
         let flags = (more ? ZMQ_SNDMORE : 0) | (dontWait ? ZMQ_DONTWAIT : 0)
-        while true {
-            let rc = bytes.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) }
-            if rc >= 0 { return true }
-            let e = zmq_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN { return false }
-            throw ZMQError(operation: "send", errno: e)
-        }
+        return try zmqCallUnlessAgain("send") { bytes.withUnsafeBytes { zmq_send(handle, $0.baseAddress, $0.count, flags) } } != nil
     }
 
     /// Sends a multipart message (an envelope of routing frames, then the payload).
@@ -127,14 +125,7 @@ public final class ZMQSocket {
         var msg = zmq_msg_t()
         zmq_msg_init(&msg)
         defer { zmq_msg_close(&msg) }
-        while true {
-            let rc = zmq_msg_recv(&msg, handle, dontWait ? ZMQ_DONTWAIT : 0)
-            if rc >= 0 { break }
-            let e = zmq_errno()
-            if e == EINTR { continue }
-            if e == EAGAIN { return nil }
-            throw ZMQError(operation: "receive", errno: e)
-        }
+        guard try zmqCallUnlessAgain("receive", { zmq_msg_recv(&msg, handle, dontWait ? ZMQ_DONTWAIT : 0) }) != nil else { return nil }
         let size = zmq_msg_size(&msg)
         guard size > 0, let data = zmq_msg_data(&msg) else { return [] }
         return Array(UnsafeRawBufferPointer(start: data, count: size))

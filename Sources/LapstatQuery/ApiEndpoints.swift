@@ -15,7 +15,7 @@ extension QueryAPI {
         return groupedResponse(q, try engine.aggregate(q)) { j, g in
             var g = g
             writeSummaryFields(&j, g.summary)
-            j.field("rate", rate(g.summary.count, q.hasWindow ? q.to &- q.from : nil))
+            j.field("rate", rate(g.summary.count, q.windowLength))
             if q.exact { g.rows.sort { $0.0 < $1.0 } }
             writeQuantileFields(&j, quantiles, g.summary, exactRows: q.exact ? g.rows : nil)
             guard q.step != nil else { return }
@@ -31,7 +31,7 @@ extension QueryAPI {
         return groupedResponse(q, try engine.aggregate(q)) { j, g in
             j.field("count", g.summary.count)
             j.field("received", g.summary.receivedCount)
-            j.field("rate", rate(g.summary.count, q.hasWindow ? q.to &- q.from : nil))
+            j.field("rate", rate(g.summary.count, q.windowLength))
         }
     }
 
@@ -120,7 +120,7 @@ extension QueryAPI {
             writeKey(&j, key, q.groupBy)
             j.field("count", g.summary.count)
             j.field("received", g.summary.receivedCount)
-            j.field("rate", rate(g.summary.count, q.hasWindow ? q.to &- q.from : nil))
+            j.field("rate", rate(g.summary.count, q.windowLength))
             j.field("value_ms", value)
             j.endObject()
         }
@@ -154,8 +154,6 @@ extension QueryAPI {
                 j.value(Double.nan)   // null: the counts are exact
             }
         }) { j, g in
-            var g = g
-            if q.exact { g.rows.sort { $0.0 < $1.0 } }
             j.field("count", g.summary.count)
             j.field("received", g.summary.receivedCount)
             SLOShare(g.summary, threshold: threshold, exactRows: q.exact ? g.rows : nil).write(&j)
@@ -182,9 +180,7 @@ extension QueryAPI {
             total.merge(g.summary)
             apps.formUnion(g.apps)
         }
-        let totals = Completeness.perApp(ShimReports.load(dataDirectory: engine.catalog.dataDirectory)) { apps.contains($0) }
-        var sum = ShimReport.AppTotals()
-        for t in totals.values { sum.add(t) }
+        let sum = Completeness.total(apps: apps, dataDirectory: engine.catalog.dataDirectory)
         let headers = [("X-Lapstat-Count", String(total.count)), ("X-Lapstat-Received", String(total.receivedCount)),
                        ("X-Lapstat-Completeness", JSONWriter.format(Completeness.ratio(sum)))]
         let engine = self.engine
@@ -207,7 +203,7 @@ extension QueryAPI {
                         j.field("app", key.app)
                         j.field("request", key.request)
                         j.field("host", key.host)
-                        j.field("value_ms", Double(v) / 1000)
+                        j.field("value_ms", thousandths: v)
                         j.field("weight", Int(w))
                         j.endObject()
                         buffer += j.text

@@ -19,6 +19,13 @@ enum Completeness {
         t.received == 0 ? 1 : Double(t.delivered) / Double(t.received)
     }
 
+    /// The shims' latest totals summed over `apps`.
+    static func total(apps: Set<String>, dataDirectory: String) -> ShimReport.AppTotals {
+        var sum = ShimReport.AppTotals()
+        for t in perApp(ShimReports.load(dataDirectory: dataDirectory), include: { apps.contains($0) }).values { sum.add(t) }
+        return sum
+    }
+
     /// The four totals and their ratio under `ratioKey`.
     static func writeTotals(_ j: inout JSONWriter, _ t: ShimReport.AppTotals, ratioKey: String) {
         j.field("received", t.received)
@@ -31,9 +38,7 @@ enum Completeness {
     /// `"completeness":{"apps":[…],"received","delivered","spooled","dropped","ratio"}` summed
     /// over `apps` (the apps whose samples the answer holds).
     static func writeObject(_ j: inout JSONWriter, apps: Set<String>, dataDirectory: String) {
-        let totals = perApp(ShimReports.load(dataDirectory: dataDirectory)) { apps.contains($0) }
-        var sum = ShimReport.AppTotals()
-        for t in totals.values { sum.add(t) }
+        let sum = total(apps: apps, dataDirectory: dataDirectory)
         j.key("completeness")
         j.beginObject()
         j.key("apps")

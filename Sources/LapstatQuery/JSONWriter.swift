@@ -98,6 +98,7 @@ struct JSONWriter {
     mutating func field(_ k: String, _ v: Int) { key(k); value(v) }
     mutating func field(_ k: String, _ v: Double) { key(k); value(v) }
     mutating func field(_ k: String, _ v: Bool) { key(k); value(v) }
+    mutating func field(_ k: String, thousandths v: UInt64) { key(k); value(thousandths: v) }
 
     /// Shortest round-trip form, without an exponent for the magnitudes we print.
     static func format(_ d: Double) -> String {

@@ -26,15 +26,8 @@ enum LiveStream {
     }
 
     static func parse(_ p: [String: String], endpoints: [String]) throws -> Options {
-        if let unknown = p.keys.sorted().first(where: { !["app", "request", "summary"].contains($0) }) {
-            throw QueryError(message: "unknown parameter '\(unknown)'")
-        }
-        let summary: Bool
-        switch p["summary"] {
-        case nil, "0", "false": summary = false
-        case "1", "true": summary = true
-        case let v?: throw QueryError(message: "summary must be 0 or 1, not '\(v)'")
-        }
+        try ApiParameters.rejectUnknown(p, known: ["app", "request", "summary"], endpoint: "/api/v1/live")
+        let summary = try p["summary"].map { s throws(QueryError) in try ApiParameters.flag(s, "summary") } ?? false
         return Options(endpoints: endpoints, app: p["app"].flatMap { $0.isEmpty ? nil : $0 },
                        requestPrefix: p["request"].flatMap { $0.isEmpty ? nil : $0 }, summary: summary)
     }
@@ -48,11 +41,12 @@ enum LiveStream {
                                             highWaterMark: 10_000)
         } catch {
             Log.warn("live stream: \(error)")
-            _ = stream.write("event: error\ndata: \(quoted("\(error)"))\n\n")
+            _ = stream.write("event: error\ndata: \(JSONWriter.quoted("\(error)"))\n\n")
             return
         }
         guard stream.write("retry: 2000\n: connected to \(options.endpoints.joined(separator: ", "))\n\n") else { return }
         var window = LiveSummaryWindow()
+        var quantiles: [Double?] = []   // reused for every summary written
         var reportedMissed: UInt64 = 0
         var lastKeepalive = Clock.monotonicMillis()
         while stream.isOpen {
@@ -68,7 +62,7 @@ enum LiveStream {
                         j.field("t", t)
                         j.field("app", m.app)
                         j.field("request", m.request)
-                        j.field("value", Double(value) / 1000)
+                        j.field("value", thousandths: value)
                         j.field("host", host)
                         j.field("weight", UInt64(weight))
                         j.endObject()
@@ -89,10 +83,11 @@ enum LiveStream {
                     j.field("request", key.request)
                     j.field("count", s.count)
                     j.field("received", s.receivedCount)
-                    for (name, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99)] {
-                        j.field(name, ((s.histogram.quantile(q) ?? .nan).rounded()) / 1000)
+                    s.histogram.quantiles(ascending: [0.5, 0.9, 0.99], into: &quantiles)
+                    for (name, value) in zip(["p50", "p90", "p99"], quantiles) {
+                        j.field(name, ((value ?? .nan).rounded()) / 1000)
                     }
-                    j.field("max", Double(s.histogram.maxMicros) / 1000)
+                    j.field("max", thousandths: s.histogram.maxMicros)
                     j.endObject()
                     out += "data: \(j.text)\n\n"
                 }
@@ -109,7 +104,6 @@ enum LiveStream {
         }
     }
 
-    private static func quoted(_ s: String) -> String { JSONWriter.quoted(s) }
 }
 
 extension QueryAPI {
@@ -118,7 +112,7 @@ extension QueryAPI {
         guard !options.endpoints.isEmpty else {
             return HTTPResponse(status: 503, text: #"{"error":"no live stream: the query service was started without --live"}"#)
         }
-        return HTTPResponse(contentType: "text/event-stream", headers: [("Cache-Control", "no-cache")]) { stream in
+        return HTTPResponse(contentType: "text/event-stream") { stream in
             LiveStream.produce(options, into: stream)
         }
     }

@@ -118,9 +118,7 @@ struct QueryAPI: Sendable {
     /// still on its way, `dropped` is lost for good (and counted), and UDP datagrams the
     /// kernel dropped before any shim could read them are counted per shim, app unknown.
     private func completeness(_ p: [String: String]) throws -> HTTPResponse {
-        if let unknown = p.keys.sorted().first(where: { $0 != "app" }) {
-            throw QueryError(message: "unknown parameter '\(unknown)'")
-        }
+        try ApiParameters.rejectUnknown(p, known: ["app"], endpoint: "/api/v1/completeness")
         let reports = ShimReports.load(dataDirectory: engine.catalog.dataDirectory)
         let apps = Completeness.perApp(reports) { p["app"] == nil || p["app"] == $0 }
         var j = JSONWriter()

@@ -29,6 +29,9 @@ struct QuantileQuery {
     /// Both ends of the window given: rates are defined.
     var hasWindow: Bool { from != Int64.min && to != Int64.max }
 
+    /// The window's length in ms, when both ends are given (what rates divide by).
+    var windowLength: Int64? { hasWindow ? to &- from : nil }
+
     init(parameters p: [String: String], requireQuantiles: Bool, known: Set<String> = QuantileQuery.parameters,
          endpoint: String = "/api/v1/quantiles", now: Int64 = Clock.nowMillis()) throws(QueryError) {
         try ApiParameters.rejectUnknown(p, known: known, endpoint: endpoint)
@@ -74,13 +77,6 @@ struct QuantileQuery {
 
     func matches(_ key: SeriesKey) -> Bool {
         (app == nil || key.app == app) && (request == nil || key.request == request)
-    }
-
-    /// Start of the step bucket holding `t` (buckets are aligned on `from`).
-    func bucket(_ t: Int64) -> Int64 {
-        guard let step else { return 0 }
-        let offset = t &- from
-        return from &+ (offset / step) * step
     }
 }
 
@@ -195,7 +191,7 @@ struct QueryEngine {
     /// weight reaches max(1, ceil(q × total)); the same definition the histograms estimate.
     static func exactQuantile(_ sorted: [(UInt64, UInt32)], totalWeight: UInt64, _ q: Double) -> Double? {
         guard !sorted.isEmpty else { return nil }
-        let rank = max(1, UInt64((q * Double(totalWeight)).rounded(.up)))
+        let rank = LatencyHistogram.nearestRank(q, of: totalWeight)
         var cumulative: UInt64 = 0
         for (v, w) in sorted {
             cumulative += UInt64(w)
@@ -235,8 +231,6 @@ struct Aggregation {
     /// Per group: whether anything was received into it yet (what decides, for rows read
     /// from columns, whether their series' app counts for the group; see `finishRows`).
     private var groupHasSamples: [Bool] = []
-    /// Per group: its raw rows in the order read; only for `exact=1`.
-    private var groupRows: [[(UInt64, UInt32)]] = []
     /// Per series number: its app is one of its group's `apps`.
     private var seriesCounted: [Bool]
 
@@ -275,7 +269,6 @@ struct Aggregation {
                 groupKeys.append(groupKey)
                 groupNumber[groupKey] = group
                 groupHasSamples.append(false)
-                if q.exact { groupRows.append([]) }
             }
         }
         groupOfSeries[series] = group
@@ -315,10 +308,7 @@ struct Aggregation {
         let s = slot(group: group, step: step)
         slots[s].summary.record(micros: micros, weight: weight)
         groupHasSamples[group] = true
-        if q.exact {
-            slots[s].rows.append((micros, weight))
-            groupRows[group].append((micros, weight))
-        }
+        if q.exact { slots[s].rows.append((micros, weight)) }
     }
 
     /// After a series' rows were read: its app counts for its group once the group holds
@@ -360,7 +350,8 @@ struct Aggregation {
             byGroup[group].summary = LatencySummary(receivedCount: received, weightedSumMicros: weightedSum,
                                                     histogram: LatencyHistogram(merging: own.map { slots[$0].summary.histogram }))
             if q.step != nil { byGroup[group].points = own.map { slots[$0] } }
-            if q.exact { byGroup[group].rows = groupRows[group] }
+            // A group's raw rows are its slots' (every reader sorts or sums them).
+            if q.exact { byGroup[group].rows = own.flatMap { slots[$0].rows } }
         }
         for (series, counted) in seriesCounted.enumerated() where counted {
             byGroup[groupOfSeries[series]].apps.insert(seriesKeys[series].app)

@@ -44,8 +44,6 @@ public struct BatchRegistry: Sendable {
 
     public func isStored(_ id: BatchID) -> Bool { stored[id.shimID]?.contains(id.sequence) ?? false }
 
-    public func isRegistered(block: String) -> Bool { blocks[block] != nil }
-
     /// Batches of `block` whose counted copy is in another block; empty for a block that
     /// owns all its batches or is not registered.
     public func duplicateBatches(inBlock block: String) -> Set<BatchID> { blocks[block] ?? [] }

@@ -144,9 +144,6 @@ public struct Compactor {
         return policy.nextMerge(candidates)?.map(\.location)
     }
 
-    /// Inputs of merges not deleted yet.
-    public var pendingDeletionCount: Int { pendingDeletion.count }
-
     /// Deletes the inputs whose delay is over (all of them with `all`).
     public mutating func deleteMergedInputs(nowMillis: Int64, all: Bool = false) {
         for (id, input) in pendingDeletion where (all || nowMillis >= input.due) && DurableFile.remove(input.location.path) {

@@ -74,7 +74,7 @@ public enum TailCommand: RoleCommand {
                 if config.summary {
                     window.add(m)
                 } else if case let .sample(host, t, value, _) = m.body {
-                    out += "\(formatTime(t)) \(m.app) \(m.request) \(formatMillis(value)) ms \(host)\n"
+                    out += "\(Clock.isoTimestamp(millis: t)) \(m.app) \(m.request) \(formatMillis(value)) ms \(host)\n"
                     shown += 1
                 }
             }
@@ -95,7 +95,7 @@ public enum TailCommand: RoleCommand {
     static func lines(_ second: LiveSummaryWindow.Second) -> String {
         var out = ""
         for (key, s) in second.series {
-            out += "\(formatTime(second.startMillis)) \(key.app) \(key.request) \(s.count) \(quantiles(s).joined(separator: " "))\n"
+            out += "\(Clock.isoTimestamp(millis: second.startMillis)) \(key.app) \(key.request) \(s.count) \(quantiles(s).joined(separator: " "))\n"
         }
         return out
     }
@@ -106,7 +106,7 @@ public enum TailCommand: RoleCommand {
         for (key, s) in second.series { rows.append([key.app, key.request, String(s.count)] + quantiles(s)) }
         var widths = [Int](repeating: 0, count: 7)
         for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-        var out = "\u{1B}[H\u{1B}[2J\(formatTime(second.startMillis))  (ms; missed messages: \(missed))\n"
+        var out = "\u{1B}[H\u{1B}[2J\(Clock.isoTimestamp(millis: second.startMillis))  (ms; missed messages: \(missed))\n"
         for (n, r) in rows.enumerated() {
             let cells = r.enumerated().map { i, c in
                 let pad = String(repeating: " ", count: widths[i] - c.count)
@@ -126,17 +126,6 @@ public enum TailCommand: RoleCommand {
     static func formatMillis(_ micros: UInt64) -> String {
         let frac = String(micros % 1000)
         return "\(micros / 1000).\(String(repeating: "0", count: 3 - frac.count))\(frac)"
-    }
-
-    /// Unix ms as `2026-01-31T12:34:56.789Z`.
-    static func formatTime(_ millis: Int64) -> String {
-        var seconds = time_t(millis / 1000)
-        var tm = tm()
-        gmtime_r(&seconds, &tm)
-        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let ms = Int(millis % 1000)
-        let msText = ms < 10 ? "00\(ms)" : ms < 100 ? "0\(ms)" : "\(ms)"
-        return "\(tm.tm_year + 1900)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec)).\(msText)Z"
     }
 
     static func writeAll(_ text: String) {

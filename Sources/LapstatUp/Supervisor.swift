@@ -30,7 +30,6 @@ final class Supervisor: @unchecked Sendable {
     private let lock = NSLock()
     private let executable: URL
     private var children: [Child] = []
-    private var stopping = false
 
     init(executable: URL) {
         self.executable = executable
@@ -89,7 +88,6 @@ final class Supervisor: @unchecked Sendable {
     /// SIGTERM stage by stage, waiting up to 15 s per stage, then SIGKILL for stragglers.
     func stopAll() {
         let stages = lock.withLock { () -> [[Child]] in
-            stopping = true
             let byStage = Dictionary(grouping: children, by: \.spec.stopStage)
             return byStage.keys.sorted().map { byStage[$0]! }
         }

@@ -36,11 +36,11 @@ public enum UpCommand: RoleCommand {
         }
         if let dir = args.string("--data-dir") { topology.dataDir = dir }
         if let http = args.string("--http") {
-            guard HostPort(http) != nil else { throw Arguments.Error.badValue(option: "--http", value: http, expected: "HOST:PORT") }
+            _ = try args.hostPort("--http", default: http)
             topology.query.http = http
         }
         if let statsd = args.string("--statsd"), !topology.shims.isEmpty {
-            guard HostPort(statsd) != nil else { throw Arguments.Error.badValue(option: "--statsd", value: statsd, expected: "HOST:PORT") }
+            _ = try args.hostPort("--statsd", default: statsd)
             topology.shims[0].statsd = statsd
         }
         var tails: [Topology.Tail] = []

@@ -63,27 +63,47 @@ final class LivePublisher {
     /// Publishes every sample of a frame the writer took into its open block.
     func publish(_ frame: BatchFrame) {
         tick()
-        let keys = frame.series.map { LiveSummaryWindow.Key(app: $0.app, request: $0.request) }
-        let wanted = keys.map(wantsSamples)
+        // Per (app, request) of the frame (series differing only in host or tags share one):
+        // its topic when someone takes its samples, and its sequence, kept in locals for the
+        // frame so a sample costs no dictionary lookup and no topic building.
+        var slotOfSeries: [Int] = []
+        var slotKeys: [LiveSummaryWindow.Key] = []
+        var slotNumbers: [LiveSummaryWindow.Key: Int] = [:]
+        for s in frame.series {
+            let key = LiveSummaryWindow.Key(app: s.app, request: s.request)
+            slotOfSeries.append(slotNumbers[key] ?? {
+                slotKeys.append(key)
+                slotNumbers[key] = slotKeys.count - 1
+                return slotKeys.count - 1
+            }())
+        }
+        let topics = slotKeys.map { wantsSamples($0) ? LiveMessage.topic(.sample, app: $0.app, request: $0.request) : nil }
         let recordSummaries = summariesWanted
-        guard recordSummaries || wanted.contains(true) else {
+        guard recordSummaries || topics.contains(where: { $0 != nil }) else {
             counters.unsubscribed += UInt64(frame.sampleCount)
             return
         }
+        var sequence = slotKeys.map { sequences[$0]?.samples ?? 0 }
+        var received = recordSummaries ? [LatencySummary](repeating: LatencySummary(), count: slotKeys.count) : []
         for i in 0..<frame.sampleCount {
-            let local = Int(frame.seriesIndex[i])
-            let key = keys[local]
+            let slot = slotOfSeries[Int(frame.seriesIndex[i])]
             let value = frame.values[i], weight = frame.weights[i]
-            if recordSummaries { summaries[key, default: LatencySummary()].record(micros: value, weight: weight) }
-            guard wanted[local] else {
+            if recordSummaries { received[slot].record(micros: value, weight: weight) }
+            guard let topic = topics[slot] else {
                 counters.unsubscribed += 1
                 continue
             }
-            let seq = (sequences[key]?.samples ?? 0) + 1
-            sequences[key, default: (0, 0)].samples = seq
-            send(LiveMessage(app: key.app, request: key.request, publisher: publisher, sequence: seq,
-                             body: .sample(host: frame.host, timestampMillis: frame.timestamps[i], valueMicros: value, weight: weight)))
+            sequence[slot] += 1
+            let key = slotKeys[slot]
+            let message = LiveMessage(app: key.app, request: key.request, publisher: publisher, sequence: sequence[slot],
+                                      body: .sample(host: frame.host, timestampMillis: frame.timestamps[i], valueMicros: value,
+                                                    weight: weight))
+            send([topic, message.encodedPayload()])
             counters.samples += 1
+        }
+        for (slot, key) in slotKeys.enumerated() {
+            if topics[slot] != nil { sequences[key, default: (0, 0)].samples = sequence[slot] }
+            if recordSummaries && !received[slot].isEmpty { summaries[key, default: LatencySummary()].merge(received[slot]) }
         }
     }
 
@@ -98,7 +118,7 @@ final class LivePublisher {
                 let seq = (sequences[key]?.summaries ?? 0) + 1
                 sequences[key, default: (0, 0)].summaries = seq
                 send(LiveMessage(app: key.app, request: key.request, publisher: publisher, sequence: seq,
-                                 body: .summary(secondStartMillis: second, summary: summary)))
+                                 body: .summary(secondStartMillis: second, summary: summary)).encoded())
                 counters.summaries += 1
             }
             summaries.removeAll(keepingCapacity: true)
@@ -135,9 +155,9 @@ final class LivePublisher {
         return wanted
     }
 
-    private func send(_ message: LiveMessage) {
+    private func send(_ parts: [[UInt8]]) {
         do {
-            if try !socket.send(parts: message.encoded(), dontWait: true) { counters.refused += 1 }
+            if try !socket.send(parts: parts, dontWait: true) { counters.refused += 1 }
         } catch {
             counters.refused += 1
         }

@@ -23,7 +23,6 @@ import LapstatStorage
 final class WriterLoop {
     private let config: WriterCommand.Configuration
     private let sockets: [ZMQSocket]
-    private let context: ZMQContext
     private(set) var store: BlockStore
     private var stored: StoredBatches
     private var lastRefresh: Int64
@@ -53,8 +52,8 @@ final class WriterLoop {
         }
         lastRefresh = Clock.monotonicMillis()
         Log.info("\(stored.batchCount) stored batches known from \(stored.blockCount) blocks")
+        // Each socket keeps the context alive.
         let context = ZMQContext()
-        self.context = context
         sockets = try config.connect.map { endpoint in
             let socket = try ZMQSocket(context, .dealer)
             try socket.setReceiveHighWaterMark(1000)
@@ -100,13 +99,13 @@ final class WriterLoop {
     }
 
     private func consume(_ message: [[UInt8]], from socket: Int) {
-        counters.frames += 1
         guard let payload = message.last else { return }
-        let reply = ReplyPath(socket: socket, envelope: Array(message.dropLast()))
         if ShimReport.isReport(payload) {
             saveReport(payload)
             return
         }
+        counters.frames += 1
+        let reply = ReplyPath(socket: socket, envelope: Array(message.dropLast()))
         let frame: BatchFrame
         do {
             frame = try BatchFrame(decoding: payload)
@@ -157,7 +156,6 @@ final class WriterLoop {
     /// A shim's totals: kept for the query service's completeness figures. Not acknowledged:
     /// the next report supersedes a lost one.
     private func saveReport(_ payload: [UInt8]) {
-        counters.frames -= 1
         guard let report = ShimReport(decoding: payload) else {
             counters.badFrames["bad_report", default: 0] += 1
             return

@@ -79,3 +79,12 @@ import LapstatCore
         #expect(compared > 100)
     }
 }
+
+extension QuantileQuery {
+    /// The reference's own step arithmetic: start of the step holding `t`, steps aligned on `from`.
+    fileprivate func bucket(_ t: Int64) -> Int64 {
+        guard let step else { return 0 }
+        let offset = t &- from
+        return from &+ (offset / step) * step
+    }
+}
