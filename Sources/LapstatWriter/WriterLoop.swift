@@ -68,13 +68,7 @@ final class WriterLoop {
         var lastReport = Clock.monotonicMillis()
         while !shutdown.isRequested {
             do {
-                for i in try ZMQSocket.poll(sockets, timeoutMilliseconds: 50) {
-                    // Take what is queued on this socket now, without waiting for more.
-                    for _ in 0..<1000 {
-                        guard let message = try sockets[i].receiveMultipart(dontWait: true) else { break }
-                        consume(message, from: i)
-                    }
-                }
+                for i in try ZMQSocket.poll(sockets, timeoutMilliseconds: 50) { try drain(i, upTo: 1000) }
             } catch {
                 Log.error("\(error)")
                 Clock.sleep(milliseconds: 100)
@@ -91,11 +85,17 @@ final class WriterLoop {
             }
         }
         // Clean stop: take what already arrived in this socket's queue, seal and acknowledge it.
-        for (i, socket) in sockets.enumerated() {
-            while let message = try? socket.receiveMultipart(dontWait: true) { consume(message, from: i) }
-        }
+        for i in sockets.indices { try? drain(i, upTo: Int.max) }
         sealIfDue(force: true)
         Log.info("stopped; counters: \(counters)")
+    }
+
+    /// Takes what is queued on socket `i` now, without waiting for more.
+    private func drain(_ i: Int, upTo limit: Int) throws {
+        for _ in 0..<limit {
+            guard let message = try sockets[i].receiveMultipart(dontWait: true) else { return }
+            consume(message, from: i)
+        }
     }
 
     private func consume(_ message: [[UInt8]], from socket: Int) {
